@@ -1,0 +1,167 @@
+"""Typed configuration for ltv (``ltv.yaml``).
+
+Everything has a default, so the platform runs without a config file. Unknown keys
+are rejected (``extra="forbid"``) so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ltv.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "ltv.yaml"
+DEFAULT_LAKE = "./lake"
+CANONICAL_COLUMNS = ("customer_id", "event_ts", "amount", "business_line", "transaction_id")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_name(value: str, what: str = "name") -> str:
+    """Check an identifier that may reach Spark SQL or a path (business line, table, model)."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ConfigError(
+            f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SparkSettings(_Strict):
+    """Spark session settings. ``master`` None means: whatever spark-submit gave, else ``local[*]``."""
+
+    master: str | None = None
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str = "4g"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class IngestSettings(_Strict):
+    """How raw transactions are read and validated."""
+
+    column_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="source column -> canonical column, e.g. {cust: customer_id}",
+    )
+    default_business_line: str = "default"
+    future_tolerance_seconds: int = Field(0, ge=0)
+    csv_delimiter: str = ","
+
+    @field_validator("column_mapping")
+    @classmethod
+    def _targets_are_canonical(cls, mapping: dict[str, str]) -> dict[str, str]:
+        bad = sorted(t for t in mapping.values() if t not in CANONICAL_COLUMNS)
+        if bad:
+            raise ValueError(f"column_mapping targets must be one of {list(CANONICAL_COLUMNS)}; got {bad}")
+        return mapping
+
+    @field_validator("default_business_line")
+    @classmethod
+    def _line_name(cls, value: str) -> str:
+        return validate_name(value, "business line")
+
+
+class FeatureSettings(_Strict):
+    """Feature snapshot settings."""
+
+    time_unit: Literal["days", "weeks"] = "days"
+    windows_days: list[int] = Field(default_factory=lambda: [30, 90, 365])
+    attributes: dict[str, Literal["categorical", "numeric"]] | None = Field(
+        None, description="customer attribute columns to join; None = every attribute column, typed by its data"
+    )
+
+
+class GateSettings(_Strict):
+    """Promotion rules: a candidate must beat champion and baseline on the primary metric."""
+
+    primary_metric: Literal["gini", "rmse", "spearman", "top_decile_capture"] = "gini"
+    min_improvement: float = 0.0
+    max_abs_bias: float = Field(0.25, ge=0)
+    max_rmse_ratio: float = Field(1.05, gt=0, description="candidate RMSE may be at most this x the baseline's")
+
+
+class LineSettings(_Strict):
+    """Per-business-line modeling settings (all optional; defaults apply)."""
+
+    candidates: list[str] | None = None
+    horizon_days: int = Field(365, ge=1)
+    time_unit: Literal["days", "weeks"] = "days"
+    discount_rate: float = Field(0.0, ge=0, description="annual rate for discounted LTV")
+    hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    gate: GateSettings = Field(default_factory=GateSettings)
+
+
+class LTVConfig(_Strict):
+    """The whole ``ltv.yaml``."""
+
+    lake: str | None = None
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    defaults: LineSettings = Field(default_factory=LineSettings)
+    business_lines: dict[str, LineSettings] = Field(default_factory=dict)
+
+    @field_validator("business_lines")
+    @classmethod
+    def _line_names(cls, lines: dict[str, LineSettings]) -> dict[str, LineSettings]:
+        for name in lines:
+            validate_name(name, "business line")
+        return lines
+
+    def line(self, name: str) -> LineSettings:
+        """Settings for one business line: its own block over ``defaults``."""
+        override = self.business_lines.get(name)
+        if override is None:
+            return self.defaults
+        merged = self.defaults.model_dump()
+        merged.update(override.model_dump(exclude_unset=True))
+        return LineSettings.model_validate(merged)
+
+    def fingerprint(self) -> str:
+        """Stable hash of the effective config, recorded in model lineage."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LTVConfig:
+    """Load ``ltv.yaml``.
+
+    ``path`` None uses ``./ltv.yaml`` when it exists, else all defaults. Raises
+    :class:`ConfigError` (exit code 2) naming the file and the bad key.
+    """
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_FILE)
+        if not candidate.exists():
+            return LTVConfig()
+        path = candidate
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (pass --config FILE, or omit it to use defaults)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level, found {type(raw).__name__}")
+    try:
+        return LTVConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"config file {path} is invalid: {problems}") from exc
+
+
+def resolve_lake(cli_value: str | None, config: LTVConfig) -> Path:
+    """Lake folder: ``--lake`` over ``LTV_LAKE`` over the config's ``lake`` over ``./lake``."""
+    value = cli_value or os.environ.get("LTV_LAKE") or config.lake or DEFAULT_LAKE
+    return Path(value).expanduser().resolve()

@@ -1,0 +1,150 @@
+"""All Delta I/O of the lake: where tables live, creating them, reading versions, merging.
+
+Transform code never reads or writes; it gets DataFrames from here and hands them back.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from ltv.lake.tables import TableSpec, spec_for
+
+log = logging.getLogger(__name__)
+
+
+class Lake:
+    """A folder of Delta tables, one sub-folder per table name.
+
+    >>> lake = Lake(spark, "/data/lake")
+    >>> lake.read("transactions").count()
+    """
+
+    def __init__(self, spark: SparkSession, root: str | Path):
+        self.spark = spark
+        self.root = Path(root).expanduser().resolve()
+
+    # -- locations -----------------------------------------------------------------
+    def path(self, table: str) -> str:
+        """Filesystem path of ``table`` (must be a catalogued table name)."""
+        spec_for(table)
+        return str(self.root / table)
+
+    def exists(self, table: str) -> bool:
+        from delta.tables import DeltaTable
+
+        path = self.path(table)
+        return Path(path).exists() and DeltaTable.isDeltaTable(self.spark, path)
+
+    # -- create / read ---------------------------------------------------------------
+    def ensure(self, table: str) -> None:
+        """Create ``table`` empty with its schema, partitioning and properties if missing."""
+        from delta.tables import DeltaTable
+
+        spec = spec_for(table)
+        if self.exists(table):
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        for key, value in spec.properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        log.info("created Delta table %s at %s", table, self.path(table))
+
+    def read(self, table: str, version: int | None = None) -> DataFrame:
+        """The table as a DataFrame (optionally at a Delta ``version``: time travel)."""
+        if not self.exists(table):
+            raise FileNotFoundError(
+                f"lake table {table!r} not found under {self.root}; run the step that builds it first "
+                "(e.g. `ltv ingest`, `ltv features`)"
+            )
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(self.path(table))
+
+    def version(self, table: str) -> int | None:
+        """Latest Delta version of ``table`` (None if it does not exist)."""
+        from delta.tables import DeltaTable
+
+        if not self.exists(table):
+            return None
+        row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()
+        return int(row["version"]) if row else None
+
+    # -- writes --------------------------------------------------------------------
+    def merge_insert_new(self, table: str, source: DataFrame, keys: Sequence[str] | None = None) -> None:
+        """Insert rows of ``source`` whose key is not yet in ``table`` (one atomic commit).
+
+        Idempotent: merging the same rows twice inserts them once.
+        """
+        from delta.tables import DeltaTable
+
+        spec = spec_for(table)
+        self.ensure(table)
+        keys = tuple(keys or spec.key)
+        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        target = DeltaTable.forPath(self.spark, self.path(table))
+        source = _conform(source, spec)
+        (
+            target.alias("t")
+            .merge(source.alias("s"), condition)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    def upsert(self, table: str, source: DataFrame, keys: Sequence[str] | None = None) -> None:
+        """Update matching rows, insert new ones (MERGE on the table's key)."""
+        from delta.tables import DeltaTable
+
+        spec = spec_for(table)
+        self.ensure(table)
+        keys = tuple(keys or spec.key)
+        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        if not spec.open_schema:
+            source = _conform(source, spec)
+        target = DeltaTable.forPath(self.spark, self.path(table))
+        merge = target.alias("t").merge(source.alias("s"), condition).whenMatchedUpdateAll().whenNotMatchedInsertAll()
+        if spec.open_schema:
+            # attribute columns may be new: let this one MERGE evolve the schema
+            prev = self.spark.conf.get("spark.databricks.delta.schema.autoMerge.enabled", "false")
+            self.spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+            try:
+                merge.execute()
+            finally:
+                self.spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", prev)
+        else:
+            merge.execute()
+
+    def replace_where(self, table: str, source: DataFrame, predicate: str) -> None:
+        """Atomically replace the rows matching ``predicate`` with ``source``.
+
+        ``predicate`` must be built by the caller from validated values only.
+        """
+        spec = spec_for(table)
+        self.ensure(table)
+        writer = (
+            _conform(source, spec)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+        )
+        writer.save(self.path(table))
+
+
+def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
+    """Select ``spec``'s columns in order, cast to its types; a missing column is an error."""
+    from pyspark.sql import functions as F
+
+    missing = [f.name for f in spec.schema.fields if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"cannot write {spec.name}: missing columns {missing} (have {df.columns})")
+    cols = [F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields]
+    if spec.open_schema:
+        extra = [c for c in df.columns if c not in {f.name for f in spec.schema.fields}]
+        cols += [F.col(c) for c in extra]
+    return df.select(*cols)

@@ -1,0 +1,128 @@
+"""The one SparkSession builder for ltv.
+
+Every entry point (CLI, jobs, notebooks, tests) gets its session here, so Delta, the UTC
+session time zone and laptop-friendly defaults are always set the same way.
+
+* Run by ``spark-submit`` (``./spark-submit.sh``): master, jars and conf come from the
+  launcher; we only add what is missing.
+* Run as a plain Python process: ``local[*]`` (or ``--master`` / config); the Delta jars
+  fetched once by :mod:`ltv.jars` (Maven) go on the classpath with ``spark.jars``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from ltv.config import SparkSettings
+
+log = logging.getLogger(__name__)
+
+from ltv.jars import DELTA_VERSION  # noqa: E402
+
+SPARK_BINARY = "4.2"
+SCALA_BINARY = "2.13"
+DELTA_PACKAGE = f"io.delta:delta-spark_{SPARK_BINARY}_{SCALA_BINARY}:{DELTA_VERSION}"
+DEFAULT_MASTER = "local[*]"
+
+# Settings every ltv session must have, whoever launched it.
+REQUIRED_CONF: dict[str, str] = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+# Defaults suited to one machine; a cluster overrides them with --conf.
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -Dlog4j2.level=WARN",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """True when this Python process was started by ``spark-submit`` (gateway already up)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(
+    settings: SparkSettings | None = None,
+    master: str | None = None,
+    app_name: str = "ltv",
+    extra_conf: Mapping[str, str] | None = None,
+):
+    """Return the active SparkSession or build one configured for ltv.
+
+    Args:
+        settings: ``spark`` block of ``ltv.yaml``.
+        master: overrides ``settings.master``; ignored under spark-submit unless given.
+        app_name: Spark application name.
+        extra_conf: more ``spark.*`` settings (win over everything else).
+
+    An already-active session is returned as-is after checking it has Delta and UTC set
+    (Feast and notebooks reuse it); a mismatch is an error rather than a silent surprise.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or SparkSettings()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _check_session(active)
+        return active
+
+    conf: dict[str, str] = {}
+    under_submit = launched_by_spark_submit()
+    if not under_submit:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf.update(LOCAL_DEFAULTS)
+        from ltv.jars import fetch_jars
+
+        conf["spark.jars"] = ",".join(fetch_jars())
+        conf["spark.driver.memory"] = settings.driver_memory
+    conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
+    conf.update(settings.conf)
+    conf.update(extra_conf or {})
+    conf.update(REQUIRED_CONF)
+
+    builder = SparkSession.builder.appName(app_name)
+    chosen_master = master or settings.master or (None if under_submit else DEFAULT_MASTER)
+    if chosen_master:
+        builder = builder.master(chosen_master)
+    for key, value in conf.items():
+        if under_submit and key == "spark.sql.shuffle.partitions" and not (settings.conf or extra_conf):
+            continue  # keep the launcher's value
+        builder = builder.config(key, value)
+    log.info("starting Spark (master=%s)", chosen_master or "from spark-submit")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    _check_session(spark)
+    return spark
+
+
+def _check_session(spark) -> None:
+    conf = spark.conf
+    if conf.get("spark.sql.session.timeZone", None) != "UTC":
+        conf.set("spark.sql.session.timeZone", "UTC")
+    extensions = conf.get("spark.sql.extensions", "") or ""
+    if "DeltaSparkSessionExtension" not in extensions:
+        raise RuntimeError(
+            "the active SparkSession has no Delta extension; start it with ltv.spark.get_spark() "
+            "or pass --packages "
+            f"{DELTA_PACKAGE} --conf spark.sql.extensions={REQUIRED_CONF['spark.sql.extensions']}"
+        )
+
+
+def stop_spark() -> None:
+    """Stop the active session, if any."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()

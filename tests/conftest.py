@@ -1,0 +1,41 @@
+"""One SparkSession for the whole test run: local[2], 2 shuffle partitions, Delta, UTC."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("MLFLOW_TRACKING_URI", "")  # never write ./mlruns from a test by accident
+if not os.environ["MLFLOW_TRACKING_URI"]:
+    del os.environ["MLFLOW_TRACKING_URI"]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from ltv.config import SparkSettings
+    from ltv.spark import get_spark
+
+    session = get_spark(
+        SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"),
+        app_name="ltv-tests",
+        extra_conf={"spark.default.parallelism": "2", "spark.sql.adaptive.coalescePartitions.enabled": "true"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lake(spark, tmp_path):
+    from ltv.lake.io import Lake
+
+    return Lake(spark, tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
