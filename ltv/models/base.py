@@ -1,0 +1,224 @@
+"""The one interface every LTV model implements, whatever library is behind it.
+
+Modelled on scikit-learn's estimator contract:
+
+* the constructor takes only hyperparameters, as explicit keywords, and stores them unchanged;
+* ``get_params()`` is derived from the constructor signature, so ``type(m)(**m.get_params())``
+  rebuilds an equal, unfitted model;
+* ``fit(data)`` learns state (attributes ending in ``_``) and returns ``self``;
+* ``predict(features, horizon_days)`` returns one row per input row with
+  :data:`PREDICTION_COLUMNS`, in the input's order, never NaN or negative;
+* ``save(dir)`` / ``load(dir)`` persist JSON only (``model.json`` plus library-native JSON
+  files such as XGBoost's); nothing is ever pickled, so loading runs no code.
+
+Units: monetary values are in the input currency; ``frequency``, ``recency`` and ``T`` are in
+the feature snapshot's ``time_unit`` (``days`` or ``weeks``), recorded at fit time in
+``time_unit_``; ``horizon_days`` is always in days.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "predicted_ltv",
+    "predicted_ltv_p10",
+    "predicted_ltv_p90",
+    "predicted_purchases",
+    "p_alive",
+)
+MODEL_FILE = "model.json"
+FORMAT_VERSION = 1
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
+
+
+@dataclass
+class TrainingData:
+    """What a model may learn from. Everything is bounded in size (safe on the driver).
+
+    Attributes:
+        time_unit: unit of ``frequency``/``recency``/``T`` (``days`` or ``weeks``).
+        horizon_days: prediction horizon in days.
+        patterns: condensed BTYD patterns at the fit cutoff: ``frequency``, ``recency``, ``T``,
+            ``weight`` (number of customers with that pattern), counted by Spark.
+        spend_patterns: condensed Gamma-Gamma inputs (customers with ``frequency > 0`` and
+            ``monetary_value > 0``): ``frequency``, ``monetary_value``, ``weight``.
+        examples: supervised examples (one row per customer and training cutoff): feature
+            columns plus ``label_spend`` (net spend in the horizon after that cutoff) and
+            ``label_purchases``; None for models that need none. May be a sample.
+        feature_columns: which columns of ``examples`` a supervised model may use.
+    """
+
+    time_unit: str = "days"
+    horizon_days: int = 365
+    patterns: pd.DataFrame | None = None
+    spend_patterns: pd.DataFrame | None = None
+    examples: pd.DataFrame | None = None
+    feature_columns: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LTVModel(ABC):
+    """Base class: subclasses set ``name`` and implement ``fit``, ``predict``, state (de)serialisation."""
+
+    name: ClassVar[str] = ""
+    #: "baseline", "btyd" or "ml"; reports group by it
+    family: ClassVar[str] = ""
+    #: whether ``fit`` needs ``TrainingData.examples`` (supervised)
+    needs_examples: ClassVar[bool] = False
+    #: whether ``fit`` needs ``TrainingData.patterns``
+    needs_patterns: ClassVar[bool] = False
+
+    # -- hyperparameters (scikit-learn style) ---------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for pname, param in sig.parameters.items():
+            if pname == "self":
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must take explicit keywords, not *args/**kwargs")
+            names.append(pname)
+        return sorted(names)
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to the constructor."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> LTVModel:
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{self.name}: unknown hyperparameter {key!r}; valid: {sorted(valid)}")
+            setattr(self, key, value)
+        return self
+
+    def __eq__(self, other: object) -> bool:  # equal hyperparameters and class
+        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, json.dumps(self.get_params(), sort_keys=True, default=str)))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- learning ---------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, data: TrainingData) -> LTVModel:
+        """Learn from ``data``; return ``self``."""
+
+    @abstractmethod
+    def _predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+        """Raw predictions; :meth:`predict` checks and cleans them."""
+
+    def predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+        """Per-row predictions over ``horizon_days`` days: :data:`PREDICTION_COLUMNS`.
+
+        ``p_alive`` may be NaN-free null (None) for models without that notion; every other
+        column is finite and >= 0, and p10 <= predicted_ltv <= p90 is not required (the mean
+        of a skewed distribution can exceed its 90th percentile) but p10 <= p90 is.
+        """
+        self._check_fitted()
+        if horizon_days <= 0:
+            raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+        out = self._predict(features, int(horizon_days))
+        missing = [c for c in PREDICTION_COLUMNS if c not in out.columns]
+        if missing:
+            raise RuntimeError(f"{self.name} returned no {missing}")
+        out = out[list(PREDICTION_COLUMNS)].copy()
+        out.index = features.index
+        for col in PREDICTION_COLUMNS:
+            if col == "p_alive" and out[col].isna().all():
+                out[col] = None
+                continue
+            values = pd.to_numeric(out[col], errors="coerce").astype(float)
+            values = values.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(lower=0.0)
+            if col == "p_alive":
+                values = values.clip(upper=1.0)
+            out[col] = values
+        lo = np.minimum(out["predicted_ltv_p10"], out["predicted_ltv_p90"])
+        hi = np.maximum(out["predicted_ltv_p10"], out["predicted_ltv_p90"])
+        out["predicted_ltv_p10"], out["predicted_ltv_p90"] = lo, hi
+        return out
+
+    def _check_fitted(self) -> None:
+        if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
+            raise RuntimeError(f"{self.name} is not fitted; call fit() first")
+
+    # -- persistence (JSON only) ---------------------------------------------------------
+    @abstractmethod
+    def _get_state(self, directory: Path) -> dict[str, Any]:
+        """Fitted state as JSON-serialisable data; may write extra JSON files into ``directory``."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, Any], directory: Path) -> None:
+        """Restore what :meth:`_get_state` produced."""
+
+    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``model.json`` (name, hyperparameters, fitted state, metadata) into ``directory``."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        document = {
+            "format_version": FORMAT_VERSION,
+            "model": self.name,
+            "params": self.get_params(),
+            "state": self._get_state(directory),
+            "metadata": metadata or {},
+        }
+        path = directory / MODEL_FILE
+        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LTVModel:
+        """Rebuild a fitted model from :meth:`save`'s output (JSON only; runs no stored code)."""
+        from ltv.models.registry import get_model_class
+
+        directory = Path(directory)
+        path = directory / MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"no {MODEL_FILE} in {directory}; is this a saved ltv model?")
+        document = json.loads(path.read_text())
+        if document.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported format_version {document.get('format_version')}")
+        model_cls = get_model_class(document["model"])
+        if cls is not LTVModel and not issubclass(model_cls, cls):
+            raise TypeError(f"{path} holds a {model_cls.__name__}, not a {cls.__name__}")
+        model = model_cls(**document["params"])
+        model._set_state(document["state"], directory)
+        return model
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """The ``metadata`` block of a saved model (lineage, metrics) without loading it."""
+    return json.loads((Path(directory) / MODEL_FILE).read_text()).get("metadata", {})
+
+
+def horizon_in_units(horizon_days: int, time_unit: str) -> float:
+    """Convert a horizon in days to the snapshot's time unit."""
+    try:
+        return horizon_days / DAYS_PER_UNIT[time_unit]
+    except KeyError:
+        raise ValueError(f"unknown time_unit {time_unit!r}; use one of {sorted(DAYS_PER_UNIT)}") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in model.json")
