@@ -137,3 +137,37 @@ def attribute_field(name: str, kind: str) -> StructField:
     if kind == "date":
         return StructField(f"{ATTRIBUTE_PREFIX}{name}_days", DoubleType(), True)
     return StructField(f"{ATTRIBUTE_PREFIX}{name}", DoubleType(), True)
+
+
+# -- time conventions shared by every transform ------------------------------------------------
+def day_start(day: dt.date):
+    """Spark timestamp literal ``day 00:00:00`` UTC (parsed in the session time zone, which is UTC)."""
+    from pyspark.sql import functions as F
+
+    return F.lit(f"{day.isoformat()} 00:00:00").cast("timestamp")
+
+
+def known_at(as_of: dt.date, ts_col: str = "event_ts"):
+    """Condition: the row happened on or before the END of ``as_of`` (``ts < as_of + 1 day``)."""
+    from pyspark.sql import functions as F
+
+    return F.col(ts_col) < day_start(as_of + dt.timedelta(days=1))
+
+
+def event_day(ts_col: str = "event_ts"):
+    """The UTC calendar day of a timestamp column."""
+    from pyspark.sql import functions as F
+
+    return F.to_date(F.col(ts_col))
+
+
+def is_purchase(amount_col: str = "amount"):
+    """Condition: the row is a purchase, i.e. not a refund (``amount >= 0``).
+
+    Zero-amount rows (free items, promotions) are purchases: they are orders, and lifetimes
+    counts them (CDNOW has 80 such rows, some customers' only orders). Refunds (``amount < 0``)
+    never count as purchases.
+    """
+    from pyspark.sql import functions as F
+
+    return F.col(amount_col) >= 0

@@ -133,6 +133,9 @@ class Lake:
             .mode("overwrite")
             .option("replaceWhere", predicate)
         )
+        if spec.open_schema:
+            # extra (config-dependent) columns may be new: let this write evolve the schema
+            writer = writer.option("mergeSchema", "true")
         writer.save(self.path(table))
 
 
