@@ -60,6 +60,7 @@ QUARANTINE = TableSpec(
     schema=StructType(
         [
             StructField("quarantine_id", StringType(), False),
+            StructField("target_table", StringType(), False),
             StructField("record", StringType(), False),
             StructField("reason", StringType(), False),
             StructField("detail", StringType(), True),
@@ -67,7 +68,7 @@ QUARANTINE = TableSpec(
             StructField("ingested_at", TimestampType(), False),
         ]
     ),
-    key=("quarantine_id",),
+    key=("target_table", "quarantine_id"),
     description="rejected input rows as received (JSON of every column as text) with the reason",
 )
 

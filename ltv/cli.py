@@ -1,0 +1,239 @@
+"""The ``ltv`` command. Every subcommand is a thin call into the library; this module owns
+presentation (progress on stderr, tables or JSON on stdout) and exit codes:
+0 ok, 2 usage/config error, 3 input rejected as a whole (nothing written), 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from ltv.config import LTVConfig, load_config, resolve_lake, validate_name
+from ltv.errors import ConfigError, LTVError
+from ltv.ui import Progress, format_table
+
+log = logging.getLogger("ltv")
+
+
+class Context:
+    """What every command needs: config, lake folder, a lazily started Spark session."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.config: LTVConfig = load_config(args.config)
+        self.lake_root: Path = resolve_lake(args.lake, self.config)
+        self.master: str | None = args.master
+        self.progress = Progress(enabled=not getattr(args, "quiet", False))
+        self._spark = None
+        self._lake = None
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            from ltv.spark import get_spark
+
+            with self.progress.stage(f"starting Spark ({self.master or self.config.spark.master or 'local[*]'})"):
+                self._spark = get_spark(self.config.spark, master=self.master)
+        return self._spark
+
+    @property
+    def lake(self):
+        if self._lake is None:
+            from ltv.lake.io import Lake
+
+            self._lake = Lake(self.spark, self.lake_root)
+        return self._lake
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def parse_line(text: str) -> str:
+    try:
+        return validate_name(text, "business line")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# -- commands -----------------------------------------------------------------------------
+def cmd_ingest(ctx: Context) -> int:
+    from ltv.ingest.pipeline import ingest_customers, ingest_transactions
+
+    args = ctx.args
+    runner = ingest_customers if args.table == "customers" else ingest_transactions
+    with ctx.progress.stage(f"ingest {args.source} -> {args.table}"):
+        result = runner(ctx.spark, ctx.lake, args.source, fmt=args.format, settings=ctx.config.ingest)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"ingested {result.source} into {ctx.lake.path(result.table)}")
+    rows = [
+        ("rows read", result.rows_read),
+        ("accepted", result.accepted),
+        ("  new", result.accepted_new),
+        ("  already in table (skipped)", result.already_present),
+        ("quarantined", result.quarantined_total),
+    ]
+    rows += [(f"  {reason}", count) for reason, count in sorted(result.quarantined.items())]
+    print(format_table(rows, ["", "rows"]))
+    if result.quarantined_total:
+        print(f"quarantined rows and reasons: {ctx.lake.path('transactions_quarantine')}")
+    return 0
+
+
+def cmd_simulate(ctx: Context) -> int:
+    from ltv.datasets.simulate import simulate
+
+    args = ctx.args
+    lines = [parse_line(x.strip()) for x in args.business_lines.split(",") if x.strip()]
+    if not lines:
+        raise ConfigError("--business-lines needs at least one name, e.g. --business-lines retail,online")
+    with ctx.progress.stage(f"simulating {args.customers:,} customers per line for {', '.join(lines)}"):
+        result = simulate(
+            customers=args.customers,
+            business_lines=lines,
+            seed=args.seed,
+            start=args.start,
+            end=args.end,
+            truth_as_of=args.truth_as_of,
+            truth_horizon_days=args.horizon_days,
+        )
+        paths = result.write(args.out)
+    print(format_table([(name, str(path)) for name, path in paths.items()], ["file", "path"]))
+    print(f"{len(result.transactions):,} transactions, {len(result.customers):,} customers")
+    return 0
+
+
+def cmd_demo(ctx: Context) -> int:
+    from ltv.demo import run_demo
+
+    summary = run_demo(ctx, Path(ctx.args.out), customers=ctx.args.customers, seed=ctx.args.seed)
+    print(summary)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def _globals(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    group = parser.add_argument_group("global options")
+    group.add_argument("--lake", default=default(None), metavar="DIR",
+                       help="lake folder (env LTV_LAKE; default ./lake)")
+    group.add_argument("--config", default=default(None), metavar="FILE",
+                       help="ltv.yaml (default ./ltv.yaml when present)")
+    group.add_argument("--master", default=default(None), metavar="URL",
+                       help="Spark master (default local[*], or what spark-submit gave)")
+    group.add_argument("-v", "--verbose", action="count", default=default(0), help="more log detail (-vv for Spark's)")
+    group.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress lines")
+
+
+def _command(sub, name: str, func: Callable[[Context], int], help_text: str, examples: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _globals(parser, suppress=True)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ltv",
+        description="Customer lifetime value on Spark + Delta: ingest, features, models, scores, Feast.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `ltv COMMAND --help` for a command's options and examples.",
+    )
+    _globals(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = _command(
+        sub, "ingest", cmd_ingest,
+        "Validate a transactions (or customers) file and add it to the lake; bad rows are quarantined.",
+        """
+        ltv ingest data/transactions.csv
+        ltv ingest exports/2024-06/ --format parquet --lake /data/lake
+        ltv ingest data/customers.csv --table customers
+        """,
+    )
+    p.add_argument("source", help="CSV file, Parquet file/folder or Delta folder")
+    p.add_argument("--table", choices=("transactions", "customers"), default="transactions")
+    p.add_argument("--format", choices=("csv", "parquet", "delta"), default=None,
+                   help="input format (default: from the extension / folder)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    p = _command(
+        sub, "simulate", cmd_simulate,
+        "Write synthetic transactions, customer attributes and ground truth from known BTYD processes.",
+        """
+        ltv simulate --customers 2000 --business-lines retail,online --out sim/
+        ltv simulate --customers 100000 --business-lines a,b,c --seed 7 --out big/
+        """,
+    )
+    p.add_argument("--customers", type=int, required=True, help="customers per business line")
+    p.add_argument("--business-lines", required=True, help="comma separated names")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--start", type=parse_date, default=date(2022, 1, 1), help="first acquisition date")
+    p.add_argument("--end", type=parse_date, default=date(2024, 12, 31), help="last simulated day")
+    p.add_argument("--truth-as-of", type=parse_date, default=date(2023, 12, 31),
+                   help="cutoff of the ground-truth window")
+    p.add_argument("--horizon-days", type=int, default=365, help="ground-truth window length")
+
+    p = _command(
+        sub, "demo", cmd_demo,
+        "Run the platform end to end on bundled data (CDNOW + simulated lines) in a fresh demo folder.",
+        """
+        ltv demo
+        ltv demo --out /tmp/ltv-demo --customers 5000
+        """,
+    )
+    p.add_argument("--out", default="ltv-demo", help="demo folder (recreated each run; default ./ltv-demo)")
+    p.add_argument("--customers", type=int, default=3000, help="simulated customers per line")
+    p.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("py4j", "feast", "mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbosity < 2 else level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        ctx = Context(args)
+        return int(args.func(ctx) or 0)
+    except LTVError as exc:
+        print(f"ltv {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything else: exit 1, traceback only with -v
+        if args.verbose:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"ltv {args.command}: error: {first} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
