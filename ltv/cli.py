@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -88,6 +87,44 @@ def cmd_ingest(ctx: Context) -> int:
     print(format_table(rows, ["", "rows"]))
     if result.quarantined_total:
         print(f"quarantined rows and reasons: {ctx.lake.path('transactions_quarantine')}")
+    return 0
+
+
+def _dates(args: argparse.Namespace) -> list[date]:
+    """``--as-of`` (repeatable) and/or ``--from/--to [--step-days]`` as a sorted list of dates."""
+    from datetime import timedelta
+
+    days = set(args.as_of or [])
+    if args.date_from or args.date_to:
+        if not (args.date_from and args.date_to):
+            raise ConfigError("--from and --to go together (a backfill range)")
+        if args.date_to < args.date_from:
+            raise ConfigError(f"--to {args.date_to} is before --from {args.date_from}")
+        day = args.date_from
+        while day <= args.date_to:
+            days.add(day)
+            day += timedelta(days=args.step_days)
+    if not days:
+        raise ConfigError("give --as-of DATE (repeatable) or --from DATE --to DATE")
+    return sorted(days)
+
+
+def cmd_features(ctx: Context) -> int:
+    from ltv.features.pipeline import build_features
+
+    args = ctx.args
+    lines = args.business_line or None
+    results = []
+    for as_of in _dates(args):
+        with ctx.progress.stage(f"features as of {as_of}"):
+            results.append(build_features(ctx.spark, ctx.lake, ctx.config, as_of, lines))
+    if args.json:
+        print(json.dumps([{"as_of": str(r.as_of), "time_unit": r.time_unit, "rows": r.rows, "version": r.version}
+                          for r in results], indent=2))
+        return 0
+    rows = [(str(r.as_of), line, n, r.time_unit, r.version) for r in results for line, n in sorted(r.rows.items())]
+    print(format_table(rows, ["as_of", "business_line", "customers", "time_unit", "delta_version"]))
+    print(f"table: {ctx.lake.path('customer_features')}")
     return 0
 
 
@@ -174,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet", "delta"), default=None,
                    help="input format (default: from the extension / folder)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    p = _command(
+        sub, "features", cmd_features,
+        "Build point-in-time customer feature snapshots (rows with event_ts <= end of DATE only).",
+        """
+        ltv features --as-of 1997-09-30
+        ltv features --as-of 2024-06-30 --business-line retail --business-line online
+        ltv features --from 2024-01-07 --to 2024-06-30 --step-days 7     # weekly backfill
+        """,
+    )
+    p.add_argument("--as-of", type=parse_date, action="append", metavar="DATE", help="snapshot date (repeatable)")
+    p.add_argument("--from", dest="date_from", type=parse_date, metavar="DATE", help="backfill start")
+    p.add_argument("--to", dest="date_to", type=parse_date, metavar="DATE", help="backfill end (inclusive)")
+    p.add_argument("--step-days", type=int, default=7, help="backfill step (default 7)")
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X",
+                   help="only this line (repeatable; default all)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = _command(
         sub, "simulate", cmd_simulate,

@@ -83,6 +83,13 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
     with progress.stage("ingesting simulated customer attributes"):
         results.append(ingest_customers(spark, lake, sim_paths["customers"], settings=ctx.config.ingest))
 
+    from ltv.features.pipeline import build_features
+
+    feature_results = []
+    for as_of, lines in ((date(1998, 6, 30), ["music"]), (date(2024, 12, 31), list(SIM_LINES))):
+        with progress.stage(f"features as of {as_of} for {', '.join(lines)}"):
+            feature_results.append(build_features(spark, lake, ctx.config, as_of, lines))
+
     tx = lake.read("transactions")
     per_line = (
         tx.groupBy("business_line")
@@ -116,9 +123,18 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
             ["source", "table", "read", "accepted", "quarantined", "time"],
         ),
         "",
+        "feature snapshots (customer_features)",
+        format_table(
+            [(str(r.as_of), line, n, r.time_unit) for r in feature_results for line, n in sorted(r.rows.items())],
+            ["as_of", "business_line", "customers", "time_unit"],
+        ),
+        "",
         "tables (Delta)",
         format_table(
-            [(name, lake.path(name), lake.version(name)) for name in ("transactions", "transactions_quarantine", "customers")],
+            [
+                (name, lake.path(name), lake.version(name))
+                for name in ("transactions", "transactions_quarantine", "customers", "customer_features")
+            ],
             ["table", "path", "version"],
         ),
         "",

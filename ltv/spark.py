@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from collections.abc import Mapping
 
 from ltv.config import SparkSettings
@@ -32,18 +33,24 @@ REQUIRED_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
 }
 
-# Defaults suited to one machine; a cluster overrides them with --conf.
-LOCAL_DEFAULTS: dict[str, str] = {
-    "spark.ui.enabled": "false",
+# Defaults for every session ltv starts itself (not under spark-submit).
+SESSION_DEFAULTS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.adaptive.enabled": "true",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC -Dlog4j2.level=WARN",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+# Extra defaults for one machine (master local*): no UI server, loopback only, small
+# Delta state reconstruction (the default 50 snapshot partitions is tuned for clusters).
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
+    "spark.databricks.delta.snapshotPartitions": "4",
 }
 
 
@@ -79,20 +86,25 @@ def get_spark(
 
     conf: dict[str, str] = {}
     under_submit = launched_by_spark_submit()
+    chosen_master = master or settings.master or (None if under_submit else DEFAULT_MASTER)
     if not under_submit:
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        conf.update(LOCAL_DEFAULTS)
         from ltv.jars import fetch_jars
 
+        conf.update(SESSION_DEFAULTS)
+        log4j = Path(__file__).with_name("data") / "log4j2.properties"
+        if log4j.exists():
+            conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{log4j}"
         conf["spark.jars"] = ",".join(fetch_jars())
         conf["spark.driver.memory"] = settings.driver_memory
+    if (chosen_master or "").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf.update(LOCAL_DEFAULTS)
     conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
     conf.update(settings.conf)
     conf.update(extra_conf or {})
     conf.update(REQUIRED_CONF)
 
     builder = SparkSession.builder.appName(app_name)
-    chosen_master = master or settings.master or (None if under_submit else DEFAULT_MASTER)
     if chosen_master:
         builder = builder.master(chosen_master)
     for key, value in conf.items():

@@ -119,8 +119,7 @@ def ingest_transactions(
     )
     checked = rules.flag_batch_duplicates(rules.assign_transaction_ids(classified))
     if lake.exists(TRANSACTIONS.name):
-        lines = [r[0] for r in checked.where(F.col("reason").isNull()).select("business_line").distinct().collect()]
-        existing = lake.read(TRANSACTIONS.name).where(F.col("business_line").isin(lines))
+        existing = lake.read(TRANSACTIONS.name).select("business_line", "transaction_id", "customer_id", "event_ts", "amount")
         checked = rules.flag_table_duplicates(checked, existing)
     else:
         checked = checked.withColumn("already_present", F.lit(False))
