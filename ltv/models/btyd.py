@@ -1,0 +1,192 @@
+"""BTYD ("buy 'til you die") models: a purchase process plus Gamma-Gamma spend.
+
+* ``bgnbd_gg``: BG/NBD [FHL05] for purchases + Gamma-Gamma [N025] for spend per purchase.
+* ``pareto_gg``: Pareto/NBD [N009] for purchases + Gamma-Gamma for spend per purchase.
+
+Fitting uses only the condensed ``TrainingData.patterns`` / ``spend_patterns`` (one row per
+distinct history, with a ``weight``), through lifetimes' fitters (see :mod:`ltv.models._btyd_fit`);
+prediction uses the closed forms of :mod:`ltv.models._btyd_math` and needs no lifetimes object,
+so a model loaded from JSON predicts exactly as the fitted one.
+
+Inputs to ``predict``: ``frequency`` (repeat purchase periods), ``recency`` and ``T`` in the
+time unit recorded at fit (``time_unit_``), ``monetary_value`` (mean spend of the repeat
+purchases). Outputs over ``horizon_days`` (converted to that unit): expected purchases
+(conditional expectation), ``p_alive``, ``predicted_ltv`` = purchases x Gamma-Gamma conditional
+mean spend (undiscounted, input currency), and Monte Carlo p10/p90 (see
+:func:`ltv.models._btyd_math.ltv_quantiles`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ltv.models import _btyd_fit as bf
+from ltv.models import _btyd_math as bm
+from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units
+from ltv.models.registry import register
+
+HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+INTERVAL_LEVELS = (0.1, 0.9)
+
+
+def customer_history(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T, m) arrays from feature rows, made safe for the formulas.
+
+    Missing/NaN values become 0, frequency is rounded and >= 0, T >= 0, recency in [0, T] and 0
+    without repeats; ``monetary_value`` is left as is (<= 0 means "use the population mean").
+    """
+    missing = [c for c in HISTORY_COLUMNS if c not in features.columns]
+    if missing:
+        raise ValueError(f"features lack BTYD columns {missing} (found: {list(features.columns)})")
+
+    def column(name: str) -> np.ndarray:
+        values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isfinite(values), values, 0.0)
+
+    x = np.maximum(np.round(column("frequency")), 0.0)
+    T = np.maximum(column("T"), 0.0)
+    t_x = np.where(x > 0, np.clip(column("recency"), 0.0, T), 0.0)
+    return x, t_x, T, column("monetary_value")
+
+
+class _BTYDGammaGamma(LTVModel):
+    """Shared fit / predict / persistence; subclasses name the purchase process."""
+
+    family: ClassVar[str] = "btyd"
+    needs_patterns: ClassVar[bool] = True
+
+    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
+        """
+        Args:
+            max_penalizer: last rung of the penalizer ladder ``0, 1e-4, 1e-3, ...`` tried when
+                an unpenalised fit fails (0 disables the retries).
+            n_draws: Monte Carlo draws per row for p10/p90.
+            random_state: seed of those draws (same input -> same intervals).
+        """
+        self.max_penalizer = max_penalizer
+        self.n_draws = n_draws
+        self.random_state = random_state
+
+    # -- the purchase process (subclass hooks) ------------------------------------------------
+    @staticmethod
+    def _fit_purchases(patterns: pd.DataFrame, max_penalizer: float) -> bf.FitResult:
+        raise NotImplementedError
+
+    @staticmethod
+    def _p_alive(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def _expected_purchases(
+        params: dict[str, float], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- learning -----------------------------------------------------------------------------
+    def fit(self, data: TrainingData) -> _BTYDGammaGamma:
+        """Fit the purchase process on ``data.patterns`` and Gamma-Gamma on ``data.spend_patterns``."""
+        if data.time_unit not in DAYS_PER_UNIT:
+            raise ValueError(f"unknown time_unit {data.time_unit!r}; use one of {sorted(DAYS_PER_UNIT)}")
+        if data.patterns is None:
+            raise ValueError(f"{self.name} needs TrainingData.patterns (frequency, recency, T, weight)")
+        if data.spend_patterns is None:
+            raise ValueError(f"{self.name} needs TrainingData.spend_patterns (frequency, monetary_value, weight)")
+        purchases = self._fit_purchases(data.patterns, self.max_penalizer)
+        spend = bf.fit_gamma_gamma(data.spend_patterns, self.max_penalizer)
+        self.time_unit_ = data.time_unit
+        self.purchase_fit_ = _fit_record(purchases)
+        self.spend_fit_ = _fit_record(spend)
+        return self
+
+    @property
+    def purchase_params_(self) -> dict[str, float]:
+        return self.purchase_fit_["params"]
+
+    @property
+    def spend_params_(self) -> dict[str, float]:
+        return self.spend_fit_["params"]
+
+    @property
+    def converged_(self) -> bool:
+        return bool(self.purchase_fit_["converged"] and self.spend_fit_["converged"])
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+        t = horizon_in_units(horizon_days, self.time_unit_)
+        x, t_x, T, m = customer_history(features)
+        purchase_params, spend_params = self.purchase_params_, self.spend_params_
+        with np.errstate(all="ignore"):
+            p_alive = np.nan_to_num(self._p_alive(purchase_params, x, t_x, T), nan=0.0)
+            purchases = np.nan_to_num(self._expected_purchases(purchase_params, t, x, t_x, T), nan=0.0, posinf=0.0)
+            spend_per_purchase = bm.gamma_gamma_expected_spend(spend_params, x, m)
+            usable_spend = (x > 0) & (m > 0)
+            interval_inputs = bm.IntervalInputs(
+                p_alive=p_alive,
+                expected_purchases=purchases,
+                rate_shape=purchase_params["r"] + x,
+                spend_shape=spend_params["q"] + spend_params["p"] * np.where(usable_spend, x, 0.0),
+                spend_rate=spend_params["v"] + np.where(usable_spend, x * m, 0.0),
+                p=spend_params["p"],
+            )
+            quantiles = bm.ltv_quantiles(interval_inputs, INTERVAL_LEVELS, int(self.n_draws), int(self.random_state))
+        return pd.DataFrame(
+            {
+                "predicted_ltv": purchases * spend_per_purchase,
+                "predicted_ltv_p10": quantiles[:, 0],
+                "predicted_ltv_p90": quantiles[:, 1],
+                "predicted_purchases": purchases,
+                "p_alive": p_alive,
+            }
+        )
+
+    # -- persistence ----------------------------------------------------------------------------
+    def _get_state(self, directory: Path) -> dict[str, Any]:
+        return {"time_unit": self.time_unit_, "purchase_fit": self.purchase_fit_, "spend_fit": self.spend_fit_}
+
+    def _set_state(self, state: dict[str, Any], directory: Path) -> None:
+        self.time_unit_ = state["time_unit"]
+        self.purchase_fit_ = state["purchase_fit"]
+        self.spend_fit_ = state["spend_fit"]
+
+
+def _fit_record(result: bf.FitResult) -> dict[str, Any]:
+    """JSON-ready record of a sub-model fit (parameters, penalizer used, convergence, log-likelihood)."""
+    return {
+        "params": {k: float(v) for k, v in result.params.items()},
+        "penalizer": float(result.penalizer),
+        "converged": bool(result.converged),
+        "log_likelihood": float(result.log_likelihood),
+        "n_customers": float(result.n_customers),
+        "n_patterns": int(result.n_patterns),
+    }
+
+
+@register
+class BGNBDGammaGamma(_BTYDGammaGamma):
+    """BG/NBD purchases [FHL05] (params r, alpha, a, b) + Gamma-Gamma spend [N025] (p, q, v)."""
+
+    name: ClassVar[str] = "bgnbd_gg"
+
+    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
+        super().__init__(max_penalizer=max_penalizer, n_draws=n_draws, random_state=random_state)
+
+    _fit_purchases = staticmethod(bf.fit_bgnbd)
+    _p_alive = staticmethod(bm.bgnbd_p_alive)
+    _expected_purchases = staticmethod(bm.bgnbd_expected_purchases)
+
+
+@register
+class ParetoNBDGammaGamma(_BTYDGammaGamma):
+    """Pareto/NBD purchases [N009] (params r, alpha, s, beta) + Gamma-Gamma spend [N025] (p, q, v)."""
+
+    name: ClassVar[str] = "pareto_gg"
+
+    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
+        super().__init__(max_penalizer=max_penalizer, n_draws=n_draws, random_state=random_state)
+
+    _fit_purchases = staticmethod(bf.fit_pareto_nbd)
+    _p_alive = staticmethod(bm.pareto_p_alive)
+    _expected_purchases = staticmethod(bm.pareto_expected_purchases)

@@ -1,0 +1,130 @@
+"""One contract test for every registered model (scikit-learn's ``check_estimator`` idea).
+
+Models added later are covered automatically: the test is parametrised over
+``available_models()``.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltv.models.base import PREDICTION_COLUMNS, LTVModel, TrainingData
+from ltv.models.registry import available_models, get_model_class
+
+HORIZON_DAYS = 180
+FEATURE_COLUMNS = [
+    "frequency", "recency", "T", "monetary_value", "spend_90d", "spend_365d",
+    "purchases_365d", "tenure_days", "days_since_last_purchase",
+]
+
+
+def synthetic_customers(n_customers: int = 300, seed: int = 7) -> pd.DataFrame:
+    """Customers with RFM (days), behaviour columns and horizon labels, from a BG/NBD-like process."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n_customers):
+        age = float(rng.integers(20, 500))
+        rate = rng.gamma(0.8, 1 / 40)  # purchases per day
+        lifetime = rng.exponential(1 / rng.gamma(0.7, 1 / 250))  # heterogeneous dropout
+        ticket = rng.gamma(4.0, 10.0)
+        end = age + HORIZON_DAYS
+        times = np.cumsum(rng.exponential(1 / rate, size=200))
+        times = times[times < min(lifetime, end)]
+        spends = rng.gamma(4.0, ticket / 4.0, size=len(times) + 1)
+        past = times[times <= age]
+        future = times[times > age]
+        repeat_days = np.unique(np.floor(past))
+        frequency = len(repeat_days)
+        last_day = repeat_days.max() if frequency else 0.0
+        past_spend = spends[1 : len(past) + 1]
+        day_of = np.concatenate([[0.0], past])
+        spend_of = np.concatenate([[spends[0]], past_spend])
+        in_365 = day_of > age - 365
+        rows.append(
+            {
+                "frequency": float(frequency),
+                "recency": float(last_day),
+                "T": age,
+                "monetary_value": float(past_spend.mean()) if frequency else 0.0,
+                "spend_90d": float(spend_of[day_of > age - 90].sum()),
+                "spend_365d": float(spend_of[in_365].sum()),
+                "purchases_365d": float(in_365.sum()),
+                "tenure_days": age,
+                "days_since_last_purchase": age - float(day_of.max()),
+                "label_spend": float(spends[len(past) + 1 :].sum()),
+                "label_purchases": float(len(future)),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame.loc[3, "monetary_value"] = -5.0  # an odd customer (refund larger than purchase)
+    return frame
+
+
+def training_data(customers: pd.DataFrame) -> TrainingData:
+    patterns = customers.groupby(["frequency", "recency", "T"]).size().rename("weight").reset_index()
+    buyers = customers[(customers["frequency"] > 0) & (customers["monetary_value"] > 0)]
+    spend_patterns = buyers.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
+    return TrainingData(
+        time_unit="days",
+        horizon_days=HORIZON_DAYS,
+        patterns=patterns,
+        spend_patterns=spend_patterns,
+        examples=customers,
+        feature_columns=list(FEATURE_COLUMNS),
+    )
+
+
+@pytest.fixture(scope="module")
+def customers() -> pd.DataFrame:
+    return synthetic_customers()
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_model_contract(name: str, customers: pd.DataFrame, tmp_path: Path) -> None:
+    model_cls = get_model_class(name)
+
+    # constructor: explicit keywords only, every hyperparameter has a default
+    for pname, param in inspect.signature(model_cls.__init__).parameters.items():
+        if pname == "self":
+            continue
+        assert param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD), f"{name}: *args/**kwargs in __init__"
+        assert param.default is not param.empty, f"{name}: hyperparameter {pname} has no default"
+    model = model_cls()
+    assert model.family, f"{name} has no family"
+    assert type(model)(**model.get_params()) == model
+    with pytest.raises(RuntimeError):
+        model.predict(customers[FEATURE_COLUMNS], HORIZON_DAYS)
+
+    assert model.fit(training_data(customers)) is model
+    assert type(model)(**model.get_params()) == model
+
+    features = customers[FEATURE_COLUMNS].set_axis(np.arange(len(customers)) * 10 + 5)  # non-default index
+    predictions = model.predict(features, HORIZON_DAYS)
+    assert list(predictions.columns) == list(PREDICTION_COLUMNS)
+    assert predictions.index.equals(features.index)
+    numeric = predictions.drop(columns="p_alive").astype(float)
+    assert np.isfinite(numeric.to_numpy()).all()
+    assert (numeric.to_numpy() >= 0).all()
+    assert (predictions["predicted_ltv_p10"] <= predictions["predicted_ltv_p90"]).all()
+    p_alive = predictions["p_alive"]
+    if not p_alive.isna().all():
+        values = p_alive.astype(float)
+        assert values.notna().all() and values.between(0, 1).all()
+    assert predictions["predicted_ltv"].sum() > 0
+
+    saved = tmp_path / name
+    model.save(saved, metadata={"test": True})
+    for path in sorted(p for p in saved.rglob("*") if p.is_file()):
+        assert path.suffix not in {".pkl", ".pickle", ".dill", ".joblib"}, f"{name} saved {path.name}"
+        content = path.read_bytes()
+        assert not content.startswith(b"\x80"), f"{name}: {path.name} looks like a pickle"
+        json.loads(content)  # every file is JSON
+
+    loaded = LTVModel.load(saved)
+    assert type(loaded) is model_cls and loaded == model
+    pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
