@@ -159,6 +159,45 @@ def cmd_demo(ctx: Context) -> int:
     return 0
 
 
+def cmd_materialize(ctx: Context) -> int:
+    from ltv.serving.materialize import materialize
+
+    with ctx.progress.stage("materializing the latest features and scores into the online store"):
+        result = materialize(ctx.spark, ctx.lake, ctx.config)
+    if ctx.args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(format_table(sorted(result.rows.items()), ["feature view", "customers pushed"]))
+    print(f"online store: {result.online_store}")
+    print(f"registry: {result.registry}")
+    return 0
+
+
+def cmd_lookup(ctx: Context) -> int:
+    from ltv.serving.definitions import SCORE_FIELDS, SCORES_AS_OF
+    from ltv.serving.lookup import lookup
+    from ltv.serving.store import feast_dir, feature_store
+
+    args = ctx.args
+    if not (feast_dir(ctx.lake_root) / "registry.db").exists():
+        raise LTVError(f"no Feast registry under {feast_dir(ctx.lake_root)}; run `ltv materialize` first")
+    row = lookup(feature_store(ctx.lake_root, apply=False), args.customer_id, args.business_line)
+    if args.json:
+        print(json.dumps(row, indent=2, default=str))
+        return 0
+    score_names = {name for name, _ in SCORE_FIELDS} | {SCORES_AS_OF}
+    features = [(k, v) for k, v in row.items() if k not in score_names and k not in ("entity_key", "features_as_of")]
+    scores = [(k, row[k]) for k in sorted(score_names)]
+    print(f"customer {args.customer_id} in business line {args.business_line} "
+          f"(features as of {row['features_as_of']})")
+    print(format_table(sorted(features), ["feature", "value"]))
+    if all(v is None for _, v in scores):
+        print("scores: none yet (run `ltv score`, then `ltv materialize`)")
+    else:
+        print(format_table(scores, ["score", "value"]))
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 def _globals(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
@@ -258,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="ltv-demo", help="demo folder (recreated each run; default ./ltv-demo)")
     p.add_argument("--customers", type=int, default=3000, help="simulated customers per line")
     p.add_argument("--seed", type=int, default=7)
+
+    p = _command(
+        sub, "materialize", cmd_materialize,
+        "Push the latest feature snapshot and latest scores of every customer to the Feast online store.",
+        """
+        ltv materialize
+        ltv materialize --lake /data/lake --json
+        """,
+    )
+    p.add_argument("--json", action="store_true", help="print the counts and locations as JSON")
+
+    p = _command(
+        sub, "lookup", cmd_lookup,
+        "Read a customer's latest features and scores from the Feast online store (after `ltv materialize`).",
+        """
+        ltv lookup c000042
+        ltv lookup c000042 --business-line retail --json
+        """,
+    )
+    p.add_argument("customer_id", help="the customer within the business line")
+    p.add_argument("--business-line", type=parse_line, default="default", help="business line (default: default)")
+    p.add_argument("--json", action="store_true", help="print the fields as JSON")
     return parser
 
 
