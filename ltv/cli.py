@@ -128,6 +128,126 @@ def cmd_features(ctx: Context) -> int:
     return 0
 
 
+def cmd_train(ctx: Context) -> int:
+    from ltv.training.train import train
+
+    args = ctx.args
+    with ctx.progress.stage(f"training as of {args.as_of}"):
+        results = train(
+            ctx.spark, ctx.lake, ctx.config, args.as_of, args.horizon_days,
+            args.business_line or None, args.model or None, progress=ctx.progress,
+        )
+    if args.json:
+        print(json.dumps([_result_dict(r) for r in results], indent=2, default=str))
+        return 0
+    for r in results:
+        print(f"\n== {r.line}: back-test ({r.lineage['validation_window'][0]}, {r.lineage['validation_window'][1]}], "
+              f"horizon {r.horizon_days} days ==")
+        keys = ["gini", "rmse", "mae", "spearman", "top_decile_capture", "calibration_mape", "bias", "coverage_80"]
+        rows = [(name + (" *" if name == r.decision.winner else ""), *[m.get(k) for k in keys]) for name, m in r.metrics.items()]
+        print(format_table(rows, ["model", *keys]))
+        for name, why in sorted(r.decision.rejected.items()):
+            print(f"  {name}: not eligible: {why}")
+        state = f"{r.decision.action.upper()}: {r.decision.reason}"
+        if r.champion_version:
+            state += f" -> champion version {r.champion_version}"
+        print(state)
+        if r.report:
+            print(f"report: {r.report}")
+    return 0
+
+
+def _result_dict(r) -> dict:
+    return {
+        "business_line": r.line, "as_of": str(r.as_of), "horizon_days": r.horizon_days, "metrics": r.metrics,
+        "decision": r.decision.as_dict(), "run_id": r.run_id, "champion_version": r.champion_version,
+        "report": str(r.report) if r.report else None, "errors": r.errors, "lineage": r.lineage,
+    }
+
+
+def cmd_models(ctx: Context) -> int:
+    from ltv.training.registry import ModelRegistry
+
+    args = ctx.args
+    registry = ModelRegistry(ctx.lake_root)
+    if args.action == "list":
+        entries = []
+        for line in registry.lines():
+            champ = registry.champion(line)
+            runs = registry.runs(line, max_results=1)
+            last = runs[0] if runs else None
+            entries.append({
+                "business_line": line,
+                "champion_model": champ.model_name if champ else None,
+                "champion_version": champ.version if champ else None,
+                "champion_as_of": champ.tags.get("ltv.as_of") if champ else None,
+                "last_run": last.info.run_id if last else None,
+                "last_action": last.data.tags.get("ltv.action") if last else None,
+            })
+        if args.json:
+            print(json.dumps(entries, indent=2))
+        elif not entries:
+            print(f"no trained models under {ctx.lake_root}; run `ltv train --as-of DATE`")
+        else:
+            print(format_table([tuple(e.values()) for e in entries], list(entries[0].keys())))
+        return 0
+    line = parse_line(args.line) if args.line else None
+    if line is None:
+        raise ConfigError("`ltv models show` needs a business line: ltv models show LINE")
+    champ = registry.champion(line)
+    runs = registry.runs(line, max_results=args.runs)
+    doc = {
+        "business_line": line,
+        "champion": None if champ is None else {
+            "model": champ.model_name, "version": champ.version, "run_id": champ.run_id, "source": champ.source,
+            "tags": champ.tags,
+        },
+        "runs": [
+            {
+                "run_id": run.info.run_id,
+                "as_of": run.data.params.get("as_of"),
+                "action": run.data.tags.get("ltv.action"),
+                "winner": run.data.tags.get("ltv.winner"),
+                "reason": run.data.tags.get("ltv.reason"),
+                "params": run.data.params,
+                "metrics": run.data.metrics,
+            }
+            for run in runs
+        ],
+        "tracking_uri": registry.uri,
+    }
+    if champ is not None:
+        from ltv.models.base import read_metadata
+        import mlflow.artifacts
+
+        local = mlflow.artifacts.download_artifacts(artifact_uri=champ.source, tracking_uri=registry.uri)
+        meta = read_metadata(local)
+        model_doc = json.loads((Path(local) / "model.json").read_text())
+        doc["champion"]["params"] = model_doc.get("params")
+        doc["champion"]["lineage"] = meta.get("lineage")
+        doc["champion"]["backtest"] = meta.get("backtest")
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    if champ is None:
+        print(f"{line}: no champion yet (no model has passed the gate)")
+    else:
+        c = doc["champion"]
+        print(f"{line}: champion {c['model']} version {c['version']} (run {c['run_id']})")
+        print(f"  hyperparameters: {json.dumps(c.get('params'))}")
+        lineage = c.get("lineage") or {}
+        print(f"  trained as of {lineage.get('as_of')}, horizon {lineage.get('horizon_days')} days, "
+              f"Delta versions {lineage.get('delta_versions')}, config {lineage.get('config_hash')}")
+        if c.get("backtest"):
+            print("  back-test: " + ", ".join(f"{k}={v:.4g}" for k, v in c["backtest"].items()
+                                             if isinstance(v, (int, float)) and v == v))
+    if doc["runs"]:
+        print("recent runs:")
+        print(format_table([(r["as_of"], r["action"], r["winner"], r["reason"]) for r in doc["runs"]],
+                           ["as_of", "action", "winner", "reason"]))
+    return 0
+
+
 def cmd_simulate(ctx: Context) -> int:
     from ltv.datasets.simulate import simulate
 
@@ -267,6 +387,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X",
                    help="only this line (repeatable; default all)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = _command(
+        sub, "train", cmd_train,
+        "Back-test candidate models per business line on (DATE - horizon, DATE]; promote a champion only through the gate.",
+        """
+        ltv train --as-of 1997-09-30 --horizon-days 91 --business-line music
+        ltv train --as-of 2024-06-30 --model bgnbd_gg --model xgboost
+        ltv train --as-of 2024-06-30 --json > run.json
+        """,
+    )
+    p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE",
+                   help="training date: nothing after the end of DATE is read")
+    p.add_argument("--horizon-days", type=int, default=None, help="prediction horizon (default: config, 365)")
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X", help="repeatable; default all")
+    p.add_argument("--model", action="append", metavar="NAME", help="candidate (repeatable; default: config or all)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+
+    p = _command(
+        sub, "models", cmd_models,
+        "Registered models: champion per line, back-test metrics, parameters, lineage, recent gate decisions.",
+        """
+        ltv models list
+        ltv models show music
+        ltv models show retail --json
+        """,
+    )
+    p.add_argument("action", choices=("list", "show"))
+    p.add_argument("line", nargs="?", help="business line (for show)")
+    p.add_argument("--runs", type=int, default=5, help="recent runs to show")
+    p.add_argument("--json", action="store_true")
 
     p = _command(
         sub, "simulate", cmd_simulate,

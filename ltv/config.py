@@ -98,6 +98,10 @@ class LineSettings(_Strict):
     discount_rate: float = Field(0.0, ge=0, description="annual rate for discounted LTV")
     hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     gate: GateSettings = Field(default_factory=GateSettings)
+    training_cutoffs: int = Field(
+        2, ge=1, le=12, description="supervised models learn from this many earlier cutoffs (more data, less season)"
+    )
+    cutoff_step_days: int = Field(91, ge=1, description="days between those cutoffs")
 
 
 class LTVConfig(_Strict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from collections.abc import Mapping
 
@@ -91,6 +92,9 @@ def get_spark(
         from ltv.jars import fetch_jars
 
         conf.update(SESSION_DEFAULTS)
+        # executors' Python workers must run the interpreter that has ltv and its dependencies
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        conf.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         log4j = Path(__file__).with_name("data") / "log4j2.properties"
         if log4j.exists():
             conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{log4j}"

@@ -1,0 +1,1 @@
+"""ltv.training: back-tests, the promotion gate and the MLflow model registry."""

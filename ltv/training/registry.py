@@ -1,0 +1,183 @@
+"""MLflow tracking and model registry for ltv, kept under the lake by default.
+
+* Tracking/registry URI: ``$MLFLOW_TRACKING_URI`` when set, else
+  ``sqlite:///<lake>/mlflow/mlflow.db``; artifacts under ``<lake>/mlflow/artifacts/<line>``.
+* One experiment per business line (``ltv-<line>``); one run per ``ltv train`` per line with
+  every candidate's back-test metrics, the gate decision and reason, lineage (Delta versions
+  read, cutoffs, horizon, config hash) and the evaluation report.
+* Registered model ``ltv-<line>``: a version per promoted/refreshed model; the alias
+  ``champion`` marks the one scoring uses. A model that was never promoted has no version, so
+  scoring cannot use it.
+* Models are logged as their JSON files (``model.json`` + library JSON), never as pickles or
+  MLflow pyfunc flavours, and are loaded with :meth:`ltv.models.base.LTVModel.load`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ltv.config import validate_name
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+MODEL_ARTIFACT = "model"
+REPORT_ARTIFACT = "report"
+
+
+def tracking_uri(lake_root: Path) -> str:
+    """``$MLFLOW_TRACKING_URI`` or the SQLite store under the lake."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    folder = Path(lake_root) / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def registered_name(line: str) -> str:
+    return f"ltv-{validate_name(line, 'business line')}"
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    line: str
+    version: str
+    model_name: str
+    run_id: str
+    source: str
+    tags: dict[str, str]
+
+
+class ModelRegistry:
+    """Thin facade over an ``MlflowClient`` bound to one lake."""
+
+    def __init__(self, lake_root: str | Path):
+        from mlflow.tracking import MlflowClient
+
+        self.lake_root = Path(lake_root).resolve()
+        self.uri = tracking_uri(self.lake_root)
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    # -- experiments and runs ------------------------------------------------------------
+    def experiment_id(self, line: str) -> str:
+        name = registered_name(line)
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            folder = self.lake_root / "mlflow" / "artifacts" / line
+            folder.mkdir(parents=True, exist_ok=True)
+            location = folder.as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def log_training(
+        self,
+        line: str,
+        params: dict[str, Any],
+        metrics: dict[str, dict[str, float]],
+        decision: dict[str, Any],
+        lineage: dict[str, Any],
+        report_dir: Path | None,
+        model_dir: Path | None,
+    ) -> str:
+        """One run: params, per-candidate metrics (``<model>.<metric>``), decision, lineage, artifacts."""
+        import math
+
+        run = self.client.create_run(self.experiment_id(line), run_name=f"train {line} {params.get('as_of')}")
+        run_id = run.info.run_id
+        for key, value in params.items():
+            self.client.log_param(run_id, key, str(value)[:6000])
+        for model, values in metrics.items():
+            for metric, value in values.items():
+                if value is not None and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.client.log_metric(run_id, f"{model}.{metric}", float(value))
+        tags = {
+            "ltv.line": line,
+            "ltv.action": str(decision.get("action")),
+            "ltv.promoted": str(bool(decision.get("promote"))).lower(),
+            "ltv.winner": str(decision.get("winner")),
+            "ltv.reason": str(decision.get("reason"))[:5000],
+        }
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True, default=str))
+            (Path(tmp) / "decision.json").write_text(json.dumps(decision, indent=2, sort_keys=True, default=str))
+            (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
+            self.client.log_artifacts(run_id, tmp)
+        if report_dir is not None and report_dir.exists():
+            self.client.log_artifacts(run_id, str(report_dir), REPORT_ARTIFACT)
+        if model_dir is not None:
+            self.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT)
+        self.client.set_terminated(run_id)
+        return run_id
+
+    # -- registry ---------------------------------------------------------------------------
+    def register_champion(self, line: str, run_id: str, model_name: str, tags: dict[str, str]) -> str:
+        """Register the run's model as a new version of ``ltv-<line>`` and point ``champion`` at it."""
+        from mlflow.exceptions import MlflowException
+
+        name = registered_name(line)
+        try:
+            self.client.create_registered_model(name, description=f"LTV champion models for business line {line}")
+        except MlflowException:
+            pass  # already registered
+        run = self.client.get_run(run_id)
+        source = f"{run.info.artifact_uri}/{MODEL_ARTIFACT}"
+        version = self.client.create_model_version(
+            name, source=source, run_id=run_id, tags={"ltv.model_name": model_name, **tags}
+        )
+        self.client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        log.info("registered %s version %s (%s) as champion", name, version.version, model_name)
+        return str(version.version)
+
+    def champion(self, line: str) -> ChampionInfo | None:
+        """The line's current champion, or None if no model was ever promoted."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(registered_name(line), CHAMPION_ALIAS)
+        except MlflowException:
+            return None
+        return ChampionInfo(
+            line=line,
+            version=str(mv.version),
+            model_name=mv.tags.get("ltv.model_name", ""),
+            run_id=mv.run_id,
+            source=mv.source,
+            tags=dict(mv.tags),
+        )
+
+    def load_champion(self, line: str):
+        """(fitted LTVModel, ChampionInfo) of the line's champion; raises if none was promoted."""
+        import mlflow.artifacts
+
+        from ltv.errors import LTVError
+        from ltv.models.base import LTVModel
+
+        info = self.champion(line)
+        if info is None:
+            raise LTVError(
+                f"business line {line!r} has no promoted model; run `ltv train --as-of DATE --business-line {line}` "
+                "and let the gate promote one (see `ltv models show " + line + "`)"
+            )
+        local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri)
+        return LTVModel.load(local), info
+
+    def lines(self) -> list[str]:
+        """Business lines with a training experiment."""
+        names = [e.name for e in self.client.search_experiments()]
+        return sorted(n[len("ltv-"):] for n in names if n.startswith("ltv-"))
+
+    def runs(self, line: str, max_results: int = 20) -> list[Any]:
+        found = self.client.get_experiment_by_name(registered_name(line))
+        if found is None:
+            return []
+        return self.client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=max_results)

@@ -1,0 +1,263 @@
+"""``ltv train``: back-test every candidate per business line, gate, refit and register the winner.
+
+For ``--as-of D --horizon-days H`` (see :mod:`ltv.training.data` for the time layout):
+
+1. read ``transactions`` (and ``customers``) at their current Delta versions (recorded) and
+   keep only rows known at the end of ``D``;
+2. fit each candidate as of ``V = D - H`` and predict the window ``(V, D]`` for every customer
+   of the ``V`` snapshot; score against what they really spent (MAE, RMSE, normalized Gini,
+   Spearman, top-decile capture, decile calibration, bias, interval coverage);
+3. the gate (:mod:`ltv.training.gate`) picks the winner and decides promotion;
+4. a promoted winner is refitted one step later (as of ``D``) and registered as the line's
+   champion in MLflow with its lineage; the run, metrics, report and decision are logged in
+   every case.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from ltv.config import FeatureSettings, LTVConfig, validate_name
+from ltv.errors import ConfigError, LTVError
+from ltv.evaluation.metrics import evaluate
+from ltv.lake.io import Lake
+from ltv.models.base import PREDICTION_COLUMNS, LTVModel
+from ltv.models.registry import available_models, create_model
+from ltv.scoring.predict import predict_spark
+from ltv.training.data import KnownData, training_data
+from ltv.training.gate import BASELINE, GateDecision, decide
+from ltv.training.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+#: back-test predictions brought to the driver for metrics (a uniform sample beyond it)
+MAX_EVAL_ROWS = 2_000_000
+
+
+@dataclass
+class LineResult:
+    """One business line's training outcome."""
+
+    line: str
+    as_of: dt.date
+    horizon_days: int
+    metrics: dict[str, dict[str, float]]
+    decision: GateDecision
+    run_id: str | None = None
+    champion_version: str | None = None
+    report: Path | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("ltv", "pyspark", "delta-spark", "lifetimes", "xgboost-cpu", "xgboost", "numpy", "pandas", "mlflow"):
+        try:
+            out[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, champion: str | None) -> list[str]:
+    """Requested (or configured, or all) candidates, plus the baseline and the current champion."""
+    known = available_models()
+    names = list(requested or config.line(line).candidates or known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; available: {known}")
+    if BASELINE not in names:
+        names.insert(0, BASELINE)
+    if champion and champion in known and champion not in names:
+        names.append(champion)  # the champion is always re-evaluated on the same window
+    return names
+
+
+def _evaluate_model(model: LTVModel, frame, horizon_days: int, seed: int = 0):
+    predictions = predict_spark(model, frame, horizon_days, keep=("business_line", "customer_id", "as_of", "label_spend"))
+    n = frame.count()
+    if n > MAX_EVAL_ROWS:
+        predictions = predictions.sample(fraction=MAX_EVAL_ROWS / n, seed=seed)
+    pdf = predictions.select("label_spend", *PREDICTION_COLUMNS).toPandas()
+    actual = pdf["label_spend"].to_numpy(dtype=float)
+    predicted = pdf["predicted_ltv"].to_numpy(dtype=float)
+    p10 = pdf["predicted_ltv_p10"].to_numpy(dtype=float)
+    p90 = pdf["predicted_ltv_p90"].to_numpy(dtype=float)
+    metrics = evaluate(actual, predicted, p10, p90)
+    return metrics, {"actual": actual, "predicted": predicted, "p10": p10, "p90": p90}
+
+
+def train_line(
+    spark: SparkSession,
+    lake: Lake,
+    config: LTVConfig,
+    line: str,
+    as_of: dt.date,
+    horizon_days: int | None = None,
+    models: list[str] | None = None,
+    registry: ModelRegistry | None = None,
+    progress=None,
+) -> LineResult:
+    """Back-test, gate, refit and register for one business line (see module docstring)."""
+    validate_name(line, "business line")
+    settings = config.line(line)
+    horizon = int(horizon_days or settings.horizon_days)
+    registry = registry or ModelRegistry(lake.root)
+    champion = registry.champion(line)
+    names = candidate_names(config, line, models, champion.model_name if champion else None)
+    say = progress.say if progress is not None else log.info
+
+    versions = {name: lake.version(name) for name in ("transactions", "customers", "customer_features")}
+    if versions["transactions"] is None:
+        raise LTVError("no transactions table in the lake; run `ltv ingest` first")
+    tx = lake.read("transactions", version=versions["transactions"])
+    customers = lake.read("customers", version=versions["customers"]) if versions["customers"] is not None else None
+    feature_settings = FeatureSettings(
+        time_unit=settings.time_unit,
+        windows_days=config.features.windows_days,
+        attributes=config.features.attributes,
+    )
+    known = KnownData.from_frames(line, as_of, tx, customers, feature_settings, versions)
+    validation_cutoff = as_of - dt.timedelta(days=horizon)
+    try:
+        eval_frame = known.labelled(validation_cutoff, horizon)
+        n_eval = eval_frame.count()
+        if n_eval == 0:
+            raise LTVError(
+                f"business line {line!r} has no customers before {validation_cutoff} "
+                f"(= --as-of {as_of} minus the {horizon}-day horizon); pick a later --as-of or a shorter horizon"
+            )
+        say(f"{line}: back-test fit as of {validation_cutoff}, window ({validation_cutoff}, {as_of}], {n_eval:,} customers")
+        cache: dict[bool, Any] = {}
+
+        def data_for(needs_examples: bool, fit_cutoff: dt.date):
+            key = (needs_examples, fit_cutoff)
+            if key not in cache:
+                cache[key] = training_data(
+                    known, fit_cutoff, horizon, needs_examples,
+                    n_cutoffs=settings.training_cutoffs, step_days=settings.cutoff_step_days,
+                )
+            return cache[key]
+
+        metrics: dict[str, dict[str, float]] = {}
+        curves: dict[str, dict[str, np.ndarray]] = {}
+        errors: dict[str, str] = {}
+        for name in names:
+            model = create_model(name, **settings.hyperparameters.get(name, {}))
+            try:
+                model.fit(data_for(model.needs_examples, validation_cutoff))
+                metrics[name], curves[name] = _evaluate_model(model, eval_frame, horizon)
+            except Exception as exc:  # one broken candidate must not sink the others
+                log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+                continue
+            say(f"{line}: {name:<10} gini {metrics[name]['gini']:.3f}  rmse {metrics[name]['rmse']:.2f}  "
+                f"bias {metrics[name]['bias']:+.1%}")
+
+        decision = decide(metrics, settings.gate, champion.model_name if champion else None)
+        for name, err in errors.items():
+            decision.rejected[name] = f"failed: {err}"
+        lineage = {
+            "business_line": line,
+            "as_of": as_of.isoformat(),
+            "horizon_days": horizon,
+            "time_unit": settings.time_unit,
+            "validation_window": [validation_cutoff.isoformat(), as_of.isoformat()],
+            "backtest_fit_cutoff": validation_cutoff.isoformat(),
+            "refit_cutoff": as_of.isoformat(),
+            "delta_versions": versions,
+            "lake": str(lake.root),
+            "config_hash": config.fingerprint(),
+            "candidates": names,
+            "previous_champion": (
+                {"version": champion.version, "model": champion.model_name} if champion else None
+            ),
+            "libraries": _versions(),
+        }
+        report_dir = lake.root / "reports" / line / as_of.isoformat()
+        report_path = _write_report(report_dir, line, as_of, horizon, metrics, curves, decision, lineage)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = None
+            if decision.promote and decision.winner:
+                say(f"{line}: refitting {decision.winner} as of {as_of} for scoring")
+                winner = create_model(decision.winner, **settings.hyperparameters.get(decision.winner, {}))
+                data = data_for(winner.needs_examples, as_of)
+                winner.fit(data)
+                lineage["example_cutoffs"] = data.extra.get("example_cutoffs")
+                model_dir = Path(tmp) / "model"
+                winner.save(model_dir, metadata={"lineage": lineage, "backtest": metrics[decision.winner],
+                                                 "decision": decision.as_dict()})
+            params = {
+                "as_of": as_of.isoformat(),
+                "horizon_days": horizon,
+                "time_unit": settings.time_unit,
+                "candidates": ",".join(names),
+                "primary_metric": settings.gate.primary_metric,
+                "config_hash": config.fingerprint(),
+                "transactions_version": versions["transactions"],
+                "customers_version": versions["customers"],
+                "customer_features_version": versions["customer_features"],
+            }
+            run_id = registry.log_training(line, params, metrics, decision.as_dict(), lineage, report_dir, model_dir)
+            version = None
+            if model_dir is not None:
+                version = registry.register_champion(
+                    line, run_id, decision.winner,
+                    {"ltv.as_of": as_of.isoformat(), "ltv.horizon_days": str(horizon), "ltv.action": decision.action,
+                     "ltv.reason": decision.reason[:4000]},
+                )
+        return LineResult(line, as_of, horizon, metrics, decision, run_id, version, report_path, lineage, errors)
+    finally:
+        known.release()
+
+
+def _write_report(report_dir: Path, line, as_of, horizon, metrics, curves, decision: GateDecision, lineage) -> Path | None:
+    if not metrics:
+        return None
+    from ltv.evaluation.report import write_report
+
+    flat_lineage = {k: (v if isinstance(v, (str, int, float)) or v is None else str(v)) for k, v in lineage.items()}
+    return write_report(
+        report_dir,
+        title=f"ltv back-test: {line} as of {as_of} ({horizon}-day horizon)",
+        line=line,
+        metrics=metrics,
+        curves=curves,
+        champion=decision.winner if decision.promote else None,
+        promoted=decision.promote,
+        reason=decision.reason,
+        lineage=flat_lineage,
+    )
+
+
+def train(
+    spark: SparkSession,
+    lake: Lake,
+    config: LTVConfig,
+    as_of: dt.date,
+    horizon_days: int | None = None,
+    business_lines: list[str] | None = None,
+    models: list[str] | None = None,
+    progress=None,
+) -> list[LineResult]:
+    """:func:`train_line` for each requested line (default: every line in ``transactions``)."""
+    if business_lines:
+        lines = sorted({validate_name(x, "business line") for x in business_lines})
+    else:
+        lines = sorted(r[0] for r in lake.read("transactions").select("business_line").distinct().collect())
+        lines = [validate_name(x, "business line") for x in lines]
+    registry = ModelRegistry(lake.root)
+    return [train_line(spark, lake, config, line, as_of, horizon_days, models, registry, progress) for line in lines]
+
+
+__all__ = ["LineResult", "train", "train_line", "candidate_names"]
