@@ -106,6 +106,25 @@ def _read_inputs(lake: Lake, lines: Sequence[str] | None) -> tuple[DataFrame, Da
     return transactions, customers
 
 
+def _check_column_types(lake: Lake, snapshot: DataFrame) -> None:
+    """Fail before writing when a config-dependent column would change type in the stored table."""
+    if not lake.exists(TABLE_NAME):
+        return
+    fixed = {f.name for f in FEATURES_SCHEMA.fields}
+    stored = {f.name.lower(): f.dataType for f in lake.read(TABLE_NAME).schema.fields}
+    clashes = [
+        f"{f.name} ({stored[f.name.lower()].simpleString()} stored, {f.dataType.simpleString()} now)"
+        for f in snapshot.schema.fields
+        if f.name not in fixed and f.name.lower() in stored and stored[f.name.lower()] != f.dataType
+    ]
+    if clashes:
+        raise ConfigError(
+            f"customer_features already has {', '.join(clashes)}: features.attributes or the customers "
+            f"data changed a column's type. Restore the old typing, or move {lake.path(TABLE_NAME)} aside "
+            "and rebuild the snapshots (`ltv features --as-of DATE` per date)"
+        )
+
+
 def build_features(
     spark: SparkSession,
     lake: Lake,
@@ -130,6 +149,7 @@ def build_features(
     transactions, customers = _read_inputs(lake, lines)
     computed_at = dt.datetime.now(dt.timezone.utc)
     snapshot = build_snapshot(transactions, as_of, config.features, customers, computed_at)
+    _check_column_types(lake, snapshot)
     predicate = _snapshot_predicate(lines, as_of)
     log.info("writing customer_features for %s, lines %s", as_of, lines)
     lake.replace_where(TABLE_NAME, snapshot, predicate)
