@@ -75,6 +75,8 @@ class LTVModel(ABC):
     needs_examples: ClassVar[bool] = False
     #: whether ``fit`` needs ``TrainingData.patterns``
     needs_patterns: ClassVar[bool] = False
+    #: whether ``ltv train`` tries it when no candidates are configured
+    default_candidate: ClassVar[bool] = True
 
     # -- hyperparameters (scikit-learn style) ---------------------------------------
     @classmethod

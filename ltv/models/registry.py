@@ -11,7 +11,7 @@ from ltv.models.base import LTVModel
 _MODELS: dict[str, type[LTVModel]] = {}
 
 # Modules whose import registers the built-in models.
-BUILTIN_MODULES = ("ltv.models.baseline", "ltv.models.btyd", "ltv.models.xgb")
+BUILTIN_MODULES = ("ltv.models.baseline", "ltv.models.btyd", "ltv.models.xgb", "ltv.models.diagnostics")
 
 
 def register(cls: type[LTVModel]) -> type[LTVModel]:
@@ -46,6 +46,11 @@ def get_model_class(name: str) -> type[LTVModel]:
 def available_models() -> list[str]:
     _load_builtins()
     return sorted(_MODELS)
+
+
+def default_candidates() -> list[str]:
+    """Models ``ltv train`` tries when none are configured (diagnostic models excluded)."""
+    return [name for name in available_models() if _MODELS[name].default_candidate]
 
 
 def create_model(name: str, **params) -> LTVModel:

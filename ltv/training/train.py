@@ -30,7 +30,7 @@ from ltv.errors import ConfigError, LTVError
 from ltv.evaluation.metrics import evaluate
 from ltv.lake.io import Lake
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
-from ltv.models.registry import available_models, create_model
+from ltv.models.registry import available_models, create_model, default_candidates
 from ltv.scoring.predict import predict_spark
 from ltv.training.data import KnownData, training_data
 from ltv.training.gate import BASELINE, GateDecision, decide
@@ -71,7 +71,7 @@ def _versions() -> dict[str, str]:
 def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, champion: str | None) -> list[str]:
     """Requested (or configured, or all) candidates, plus the baseline and the current champion."""
     known = available_models()
-    names = list(requested or config.line(line).candidates or known)
+    names = list(requested or config.line(line).candidates or default_candidates())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; available: {known}")
