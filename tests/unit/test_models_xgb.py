@@ -1,0 +1,186 @@
+"""``xgboost`` and ``hybrid`` models on hand-built pandas data (no Spark)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltv.evaluation.metrics import normalized_gini
+from ltv.models.base import LTVModel, TrainingData
+from ltv.models.xgb import BOOSTER_FILES, BTYD_FEATURES, HybridLTV, XGBoostLTV
+
+HORIZON_DAYS = 90
+FAST = {"n_estimators": 60, "interval_n_estimators": 40, "learning_rate": 0.1}
+
+
+def customers(n: int = 1500, seed: int = 3, cutoff: str = "2024-01-01") -> pd.DataFrame:
+    """Customers whose horizon spend rises with ``spend_365d`` (Tweedie-like: many zeros) and a channel effect."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(30, 400, n).astype(float)
+    frequency = rng.poisson(age / 60.0).astype(float)
+    recency = np.where(frequency > 0, rng.uniform(0.3, 1.0, n) * age, 0.0)
+    monetary = np.where(frequency > 0, rng.gamma(3.0, 15.0, n), 0.0)
+    spend_365d = frequency * monetary * np.minimum(365.0, age) / age
+    channel = rng.choice(["web", "store", "phone"], n)
+    rate = (0.05 + frequency / age * 40.0) * np.where(channel == "web", 1.5, 1.0)
+    purchases = rng.poisson(rate * (recency / age + 0.2))
+    spend = np.array([rng.gamma(3.0, m / 3.0 if m > 0 else 10.0, k).sum() for k, m in zip(purchases, monetary)])
+    return pd.DataFrame(
+        {
+            "as_of": cutoff,
+            "frequency": frequency,
+            "recency": recency,
+            "T": age,
+            "monetary_value": monetary,
+            "tenure_days": age,
+            "spend_365d": spend_365d,
+            "attr_channel": pd.array(channel, dtype="string"),
+            "label_spend": spend - (rng.random(n) < 0.02) * 5.0,  # a few net refunds
+            "label_purchases": purchases,
+        }
+    )
+
+
+FEATURES = ["frequency", "recency", "T", "monetary_value", "tenure_days", "spend_365d", "attr_channel"]
+
+
+def training_data(examples: pd.DataFrame, snapshot: pd.DataFrame | None = None) -> TrainingData:
+    snapshot = examples if snapshot is None else snapshot
+    patterns = snapshot.groupby(["frequency", "recency", "T"]).size().rename("weight").reset_index()
+    buyers = snapshot[(snapshot["frequency"] > 0) & (snapshot["monetary_value"] > 0)]
+    spend_patterns = buyers.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
+    return TrainingData(
+        time_unit="days", horizon_days=HORIZON_DAYS, patterns=patterns, spend_patterns=spend_patterns,
+        examples=examples, feature_columns=list(FEATURES),
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingData:
+    examples = pd.concat([customers(seed=3, cutoff="2024-01-01"), customers(seed=4, cutoff="2024-04-01")], ignore_index=True)
+    return training_data(examples, snapshot=customers(seed=5))
+
+
+@pytest.fixture(scope="module")
+def fresh() -> pd.DataFrame:
+    return customers(seed=11)
+
+
+@pytest.fixture(scope="module")
+def xgb_model(data: TrainingData) -> XGBoostLTV:
+    return XGBoostLTV(**FAST).fit(data)
+
+
+@pytest.fixture(scope="module")
+def hybrid_model(data: TrainingData) -> HybridLTV:
+    return HybridLTV(**FAST).fit(data)
+
+
+def test_tweedie_learns_monotone_signal(xgb_model: XGBoostLTV, fresh: pd.DataFrame) -> None:
+    predictions = xgb_model.predict(fresh[FEATURES], HORIZON_DAYS)
+    assert normalized_gini(fresh["label_spend"].clip(lower=0), predictions["predicted_ltv"]) > 0.5
+    assert xgb_model.boosters_["spend"].save_config().count("reg:tweedie") > 0
+    assert predictions["p_alive"].isna().all()
+    level = predictions["predicted_ltv"].sum() / fresh["label_spend"].clip(lower=0).sum()
+    assert 0.7 < level < 1.3
+
+
+def test_squared_error_objective_is_available(data: TrainingData, fresh: pd.DataFrame) -> None:
+    model = XGBoostLTV(objective="squared_error", **FAST).fit(data)
+    assert "reg:squarederror" in model.boosters_["spend"].save_config()
+    assert (model.predict(fresh[FEATURES], HORIZON_DAYS)["predicted_ltv"] >= 0).all()
+    with pytest.raises(ValueError, match="objective"):
+        XGBoostLTV(objective="mse").fit(data)
+
+
+def test_unseen_and_null_categories_follow_the_missing_branch(xgb_model: XGBoostLTV, fresh: pd.DataFrame) -> None:
+    assert xgb_model.categories_ == {"attr_channel": ["phone", "store", "web"]}
+    rows = fresh[FEATURES].head(3).copy()
+    unseen, null = rows.copy(), rows.copy()
+    unseen["attr_channel"] = pd.array(["kiosk"] * 3, dtype="string")
+    null["attr_channel"] = pd.array([None] * 3, dtype="string")
+    as_object = rows.assign(attr_channel=rows["attr_channel"].astype(object))  # dtype may differ at predict
+    pd.testing.assert_frame_equal(xgb_model.predict(unseen, HORIZON_DAYS), xgb_model.predict(null, HORIZON_DAYS))
+    pd.testing.assert_frame_equal(xgb_model.predict(as_object, HORIZON_DAYS), xgb_model.predict(rows, HORIZON_DAYS))
+    assert np.isfinite(xgb_model.predict(unseen, HORIZON_DAYS).drop(columns="p_alive").to_numpy(float)).all()
+
+
+@pytest.mark.parametrize("fixture", ["xgb_model", "hybrid_model"])
+def test_save_load_round_trip(fixture: str, request: pytest.FixtureRequest, fresh: pd.DataFrame, tmp_path: Path) -> None:
+    model = request.getfixturevalue(fixture)
+    model.save(tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted(["model.json", *BOOSTER_FILES.values()])
+    for name in files:
+        json.loads((tmp_path / name).read_text())  # XGBoost's own JSON parses as JSON
+    state = json.loads((tmp_path / "model.json").read_text())["state"]
+    assert state["categories"] == {"attr_channel": ["phone", "store", "web"]}
+    assert state["horizon_days"] == HORIZON_DAYS
+    loaded = LTVModel.load(tmp_path)
+    pd.testing.assert_frame_equal(loaded.predict(fresh[FEATURES], HORIZON_DAYS), model.predict(fresh[FEATURES], HORIZON_DAYS))
+
+
+def test_training_is_deterministic(data: TrainingData, xgb_model: XGBoostLTV, fresh: pd.DataFrame) -> None:
+    again = XGBoostLTV(**FAST).fit(data)
+    pd.testing.assert_frame_equal(again.predict(fresh[FEATURES], HORIZON_DAYS), xgb_model.predict(fresh[FEATURES], HORIZON_DAYS))
+
+
+@pytest.mark.parametrize("fixture", ["xgb_model", "hybrid_model"])
+def test_intervals_are_ordered(fixture: str, request: pytest.FixtureRequest, fresh: pd.DataFrame) -> None:
+    predictions = request.getfixturevalue(fixture).predict(fresh[FEATURES], HORIZON_DAYS)
+    assert (predictions["predicted_ltv_p10"] <= predictions["predicted_ltv_p90"]).all()
+    assert (predictions["predicted_ltv_p90"] > 0).any()
+    assert (predictions["predicted_purchases"] > 0).all()
+
+
+def test_other_horizon_scales_linearly_with_a_warning(
+    xgb_model: XGBoostLTV, fresh: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = xgb_model.predict(fresh[FEATURES], HORIZON_DAYS)
+    with caplog.at_level(logging.WARNING, logger="ltv.models.xgb"):
+        doubled = xgb_model.predict(fresh[FEATURES], 2 * HORIZON_DAYS)
+    assert any("linear scaling" in r.getMessage() for r in caplog.records)
+    numeric = ["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases"]
+    np.testing.assert_allclose(doubled[numeric].to_numpy(float), 2 * base[numeric].to_numpy(float), rtol=1e-6)
+
+
+def test_hybrid_uses_btyd_features(hybrid_model: HybridLTV, data: TrainingData, fresh: pd.DataFrame) -> None:
+    importance = hybrid_model.feature_importance()
+    assert set(BTYD_FEATURES) <= set(importance.index)
+    assert importance[list(BTYD_FEATURES)].sum() > 0
+    assert hybrid_model.predict(fresh[FEATURES], HORIZON_DAYS)["p_alive"].between(0, 1).all()
+    # other BTYD parameters for the scored snapshot -> other predictions
+    shifted = HybridLTV(**hybrid_model.get_params())
+    shifted.__dict__.update({k: v for k, v in vars(hybrid_model).items() if k.endswith("_")})
+    shifted.btyd_ = HybridLTV(**FAST)._new_btyd()
+    shifted.btyd_._set_state(
+        {**hybrid_model.btyd_._get_state(Path(".")),
+         "purchase_fit": {**hybrid_model.btyd_.purchase_fit_,
+                          "params": {**hybrid_model.btyd_.purchase_params_, "alpha": hybrid_model.btyd_.purchase_params_["alpha"] * 3}}},
+        Path("."),
+    )
+    before = hybrid_model.predict(fresh[FEATURES], HORIZON_DAYS)["predicted_ltv"]
+    after = shifted.predict(fresh[FEATURES], HORIZON_DAYS)["predicted_ltv"]
+    assert after.sum() < before.sum()  # slower purchase rate (alpha x3) -> lower forecast
+
+
+def test_hybrid_fits_one_btyd_per_example_cutoff(data: TrainingData) -> None:
+    model = HybridLTV(**FAST)
+    model.time_unit_, model.horizon_days_ = "days", HORIZON_DAYS
+    extra = model._fit_extra(data, data.examples)
+    assert list(extra.columns) == list(BTYD_FEATURES) and extra.index.equals(data.examples.index)
+    # the same rows alone at their cutoff give the same features: each cutoff has its own BTYD
+    first = data.examples[data.examples["as_of"] == "2024-01-01"]
+    alone = model._fit_extra(training_data(first, snapshot=customers(seed=5)), first)
+    pd.testing.assert_frame_equal(alone, extra.loc[first.index])
+
+
+def test_hybrid_anchor_needs_the_log_link(data: TrainingData) -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        HybridLTV(objective="squared_error").fit(data)
+    with pytest.raises(ValueError, match="needs TrainingData.patterns"):
+        HybridLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=data.examples, feature_columns=FEATURES))
