@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ltv.serving.definitions import JOIN_KEY, TIMESTAMP_FIELD, TRAINING_SERVICE
-from ltv.serving.store import feast_session
+from ltv.serving.store import feast_session, quiet_feast
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ def historical_features(
     if ts_type != "timestamp":
         raise ValueError(f"entity_df.{TIMESTAMP_FIELD} must be a timestamp (UTC), found {ts_type}")
     if features is None or isinstance(features, str):
-        features = store.get_feature_service(features or TRAINING_SERVICE)
+        with quiet_feast():
+            features = store.get_feature_service(features or TRAINING_SERVICE)
     if not full_feature_names:
         names = (
             {f.name for p in features.feature_view_projections for f in p.features}
@@ -100,7 +101,7 @@ def historical_features(
         if clash:
             raise ValueError(f"entity_df columns {clash} have the names of features; drop or rename them")
     _install_utc_range()
-    with feast_session(spark):
+    with feast_session(spark), quiet_feast():
         job = store.get_historical_features(
             entity_df=entity_df, features=features, full_feature_names=full_feature_names
         )

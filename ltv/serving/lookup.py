@@ -11,6 +11,7 @@ from typing import Any
 from ltv.config import validate_name
 from ltv.errors import LTVError
 from ltv.serving.definitions import JOIN_KEY, ONLINE_SERVICE, entity_key
+from ltv.serving.store import quiet_feast
 
 # The feature that is never null for a customer present in the online store.
 _PRESENCE_FEATURE = "customer_id"
@@ -70,10 +71,11 @@ def lookup_many(
     keys = [entity_key(validate_name(line, "business line"), str(cid)) for line, cid in customers]
     if not keys:
         return []
-    response = store.get_online_features(
-        features=_service(store, service),
-        entity_rows={JOIN_KEY: keys},
-    ).to_dict(include_event_timestamps=True)
+    with quiet_feast():
+        response = store.get_online_features(
+            features=_service(store, service),
+            entity_rows={JOIN_KEY: keys},
+        ).to_dict(include_event_timestamps=True)
     return _rows(response, len(keys))
 
 

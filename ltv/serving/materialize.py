@@ -31,7 +31,7 @@ from ltv.config import LTVConfig
 from ltv.errors import LTVError
 from ltv.lake.io import Lake
 from ltv.serving.definitions import FEATURES_VIEW, SCORES_VIEW, TIMESTAMP_FIELD
-from ltv.serving.store import feast_session, feature_store, online_store_description
+from ltv.serving.store import feast_session, feature_store, online_store_description, quiet_feast
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def materialize(
         raise ValueError("end must be timezone-aware (UTC)")
     log.info("materializing %s for snapshots up to %s", views, end.isoformat())
     # Feast prints progress to stdout; keep stdout for the caller's output.
-    with feast_session(spark), contextlib.redirect_stdout(sys.stderr):
+    with feast_session(spark), quiet_feast(), contextlib.redirect_stdout(sys.stderr):
         store.materialize(start_date=EPOCH, end_date=end, feature_views=views)
     rows = {view: _customers_in(lake, view, end) for view in views}
     log.info("materialized %s", rows)

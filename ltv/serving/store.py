@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import string
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,15 @@ def repo_config(lake_root: str | os.PathLike[str]):
     return config
 
 
+@contextlib.contextmanager
+def quiet_feast() -> Iterator[None]:
+    """Silence Feast's "experimental Spark source/offline store" RuntimeWarnings (raised on every
+    SparkSource built, including when the registry is read); other warnings pass through."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The spark (data source API|offline store)", category=RuntimeWarning)
+        yield
+
+
 def online_store_description(config) -> str:
     """Where the online store is, for people: the SQLite file or the Redis address."""
     online = config.online_store
@@ -211,8 +221,9 @@ def feature_store(lake_root: str | os.PathLike[str], spark=None, config=None, ap
 
         lake = Lake(spark, root)
         ensure_sources(lake)
-        definitions = definitions_for(lake, (config or LTVConfig()).features.windows_days)
-        with feast_session(spark):
-            store.apply(definitions.objects())
+        with quiet_feast():
+            definitions = definitions_for(lake, (config or LTVConfig()).features.windows_days)
+            with feast_session(spark):
+                store.apply(definitions.objects())
         log.info("applied Feast definitions to %s", rc.registry.path)
     return store
