@@ -248,6 +248,23 @@ def cmd_models(ctx: Context) -> int:
     return 0
 
 
+def cmd_score(ctx: Context) -> int:
+    from ltv.scoring.score import score
+
+    args = ctx.args
+    with ctx.progress.stage(f"scoring as of {args.as_of}"):
+        results = score(ctx.spark, ctx.lake, ctx.config, args.as_of, args.horizon_days, args.business_line or None)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=2, default=str))
+        return 0
+    print(format_table(
+        [(r.line, str(r.as_of), r.rows, r.model_name, r.model_version, r.features_version, r.table_version) for r in results],
+        ["business_line", "as_of", "customers", "model", "model_version", "features_version", "table_version"],
+    ))
+    print(f"table: {ctx.lake.path('customer_ltv')}")
+    return 0
+
+
 def cmd_simulate(ctx: Context) -> int:
     from ltv.datasets.simulate import simulate
 
@@ -416,6 +433,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "show"))
     p.add_argument("line", nargs="?", help="business line (for show)")
     p.add_argument("--runs", type=int, default=5, help="recent runs to show")
+    p.add_argument("--json", action="store_true")
+
+    p = _command(
+        sub, "score", cmd_score,
+        "Score every customer of the DATE feature snapshot with the line's champion into customer_ltv.",
+        """
+        ltv score --as-of 1997-09-30 --horizon-days 91
+        ltv score --as-of 2024-06-30 --business-line retail
+        """,
+    )
+    p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE")
+    p.add_argument("--horizon-days", type=int, default=None, help="default: config, 365")
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X",
+                   help="repeatable; default every line with a champion")
     p.add_argument("--json", action="store_true")
 
     p = _command(

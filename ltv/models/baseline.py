@@ -47,6 +47,8 @@ class RecentSpendBaseline(LTVModel):
 
     name: ClassVar[str] = "baseline"
     family: ClassVar[str] = "baseline"
+    #: examples are used only for the one global calibration factor (works without them)
+    needs_examples: ClassVar[bool] = True
 
     def __init__(self, min_window_days: int = 90, calibrate: bool = True) -> None:
         """

@@ -58,7 +58,12 @@ class ModelRegistry:
     """Thin facade over an ``MlflowClient`` bound to one lake."""
 
     def __init__(self, lake_root: str | Path):
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         from mlflow.tracking import MlflowClient
+
+        if not logging.getLogger("ltv").isEnabledFor(logging.INFO):
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
 
         self.lake_root = Path(lake_root).resolve()
         self.uri = tracking_uri(self.lake_root)

@@ -1,0 +1,136 @@
+"""``ltv score``: every customer of the ``as_of`` snapshot scored with the line's champion.
+
+* Only a promoted model (MLflow alias ``champion``) can score; a line without one is refused
+  with the command that promotes one.
+* Predictions run on the executors (:func:`ltv.scoring.predict.predict_spark`); nothing
+  customer-sized reaches the driver.
+* The (business_line, as_of) partition of ``customer_ltv`` is replaced atomically
+  (``replaceWhere``), so re-scoring a date never duplicates rows and lines can be scored by
+  concurrent jobs (disjoint partitions).
+* Discounted LTV (when the line has ``discount_rate`` > 0): spend assumed uniform over the
+  horizon, continuously discounted at the annual rate:
+  ``factor = (1 - (1 + r)^-h) / (h ln(1 + r))`` with ``h = horizon_days / 365``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from ltv.config import FeatureSettings, LTVConfig, validate_name
+from ltv.features.pipeline import build_snapshot
+from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
+from ltv.features.schema import day_start, known_at
+from ltv.lake.io import Lake
+from ltv.lake.tables import CUSTOMER_LTV
+from ltv.scoring.predict import predict_spark
+from ltv.training.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreResult:
+    line: str
+    as_of: dt.date
+    rows: int
+    model_name: str
+    model_version: str
+    features_version: int | None
+    table_version: int | None
+
+
+def discount_factor(annual_rate: float, horizon_days: int) -> float:
+    """Present value of 1 spent uniformly over the horizon (1.0 for a zero rate)."""
+    if annual_rate <= 0:
+        return 1.0
+    years = horizon_days / 365.0
+    return (1 - (1 + annual_rate) ** (-years)) / (years * math.log(1 + annual_rate))
+
+
+def score_line(
+    spark: SparkSession,
+    lake: Lake,
+    config: LTVConfig,
+    line: str,
+    as_of: dt.date,
+    horizon_days: int | None = None,
+    registry: ModelRegistry | None = None,
+) -> ScoreResult:
+    """Score one line's ``as_of`` snapshot into ``customer_ltv``."""
+    validate_name(line, "business line")
+    settings = config.line(line)
+    horizon = int(horizon_days or settings.horizon_days)
+    registry = registry or ModelRegistry(lake.root)
+    model, info = registry.load_champion(line)  # refuses lines without a promoted model
+    time_unit = getattr(model, "time_unit_", settings.time_unit)
+
+    features_version = lake.version(FEATURES_TABLE)
+    snapshot = None
+    if features_version is not None:
+        stored = lake.read(FEATURES_TABLE, version=features_version).where(
+            (F.col("business_line") == line) & (F.col("as_of") == F.lit(as_of)) & (F.col("time_unit") == time_unit)
+        )
+        if stored.limit(1).count():
+            snapshot = stored
+    if snapshot is None:
+        log.info("no stored %s snapshot for %s at %s: building it from transactions", time_unit, line, as_of)
+        features_version = None
+        tx = lake.read("transactions").where((F.col("business_line") == line) & known_at(as_of))
+        customers = lake.read("customers").where(F.col("business_line") == line) if lake.exists("customers") else None
+        snapshot = build_snapshot(
+            tx, as_of,
+            FeatureSettings(time_unit=time_unit, windows_days=config.features.windows_days,
+                            attributes=config.features.attributes),
+            customers,
+        )
+
+    predictions = predict_spark(model, snapshot, horizon, keep=("business_line", "customer_id", "as_of", "entity_key"))
+    factor = discount_factor(settings.discount_rate, horizon)
+    scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = predictions.select(
+        "business_line",
+        "customer_id",
+        "as_of",
+        F.lit(horizon).cast("int").alias("horizon_days"),
+        F.coalesce(F.col("predicted_ltv"), F.lit(0.0)).alias("predicted_ltv"),
+        "predicted_ltv_p10",
+        "predicted_ltv_p90",
+        "predicted_purchases",
+        "p_alive",
+        (F.col("predicted_ltv") * F.lit(factor)).alias("discounted_ltv"),
+        F.lit(info.model_name).alias("model_name"),
+        F.lit(info.version).alias("model_version"),
+        F.lit(features_version).cast("long").alias("features_version"),
+        F.lit(scored_at).cast("timestamp").alias("scored_at"),
+        "entity_key",
+        (day_start(as_of + dt.timedelta(days=1)) - F.expr("INTERVAL 1 MICROSECOND")).alias("event_timestamp"),
+    )
+    predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
+    lake.replace_where(CUSTOMER_LTV.name, rows, predicate)
+    version = lake.version(CUSTOMER_LTV.name)
+    count = lake.read(CUSTOMER_LTV.name, version=version).where(predicate).count()
+    log.info("scored %s %s: %d customers with %s v%s", line, as_of, count, info.model_name, info.version)
+    return ScoreResult(line, as_of, count, info.model_name, info.version, features_version, version)
+
+
+def score(
+    spark: SparkSession,
+    lake: Lake,
+    config: LTVConfig,
+    as_of: dt.date,
+    horizon_days: int | None = None,
+    business_lines: list[str] | None = None,
+) -> list[ScoreResult]:
+    """:func:`score_line` for each line (default: every line that has a champion)."""
+    registry = ModelRegistry(lake.root)
+    lines = business_lines or [line for line in registry.lines() if registry.champion(line) is not None]
+    if not lines:
+        from ltv.errors import LTVError
+
+        raise LTVError("no business line has a promoted model yet; run `ltv train --as-of DATE` first")
+    return [score_line(spark, lake, config, line, as_of, horizon_days, registry) for line in lines]
