@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
         """,
     )
     p.add_argument("--out", default="ltv-demo", help="demo folder (recreated each run; default ./ltv-demo)")
-    p.add_argument("--customers", type=int, default=3000, help="simulated customers per line")
+    p.add_argument("--customers", type=int, default=2000, help="simulated customers per line")
     p.add_argument("--seed", type=int, default=7)
 
     p = _command(

@@ -85,7 +85,7 @@ class GateSettings(_Strict):
 
     primary_metric: Literal["gini", "rmse", "spearman", "top_decile_capture"] = "gini"
     min_improvement: float = 0.0
-    max_abs_bias: float = Field(0.25, ge=0)
+    max_abs_bias: float = Field(0.15, ge=0, description="|sum predicted / sum actual - 1| allowed in the back-test")
     max_rmse_ratio: float = Field(1.05, gt=0, description="candidate RMSE may be at most this x the baseline's")
 
 

@@ -29,6 +29,23 @@ r-dirty-5,2023-03-06,NaN,retail
 """
 
 
+class ModelRegistryCheck:
+    @staticmethod
+    def has_champion(lake, line: str) -> bool:
+        from ltv.training.registry import ModelRegistry
+
+        return ModelRegistry(lake.root).champion(line) is not None
+
+
+def _comparison(result) -> str:
+    keys = ["gini", "rmse", "bias", "coverage_80"]
+    rows = [(name + (" *" if name == result.decision.winner else ""), *[m.get(k) for k in keys])
+            for name, m in result.metrics.items()]
+    head = (f"{result.line}: window ({result.lineage['validation_window'][0]}, {result.lineage['validation_window'][1]}], "
+            f"{result.decision.action}: {result.decision.reason}")
+    return head + "\n" + format_table(rows, ["model", *keys]) + (f"\nreport: {result.report}" if result.report else "") + "\n"
+
+
 def prepare_folder(out: Path) -> Path:
     """Empty ``out`` if it is a previous demo folder; refuse to wipe anything else."""
     out = out.expanduser().resolve()
@@ -85,10 +102,25 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
 
     from ltv.features.pipeline import build_features
 
-    feature_results = []
-    for as_of, lines in ((date(1998, 6, 30), ["music"]), (date(2024, 12, 31), list(SIM_LINES))):
+    from ltv.config import LineSettings
+    from ltv.scoring.score import score_line
+    from ltv.training.train import train_line
+
+    config = ctx.config.model_copy(deep=True)
+    config.business_lines.setdefault("music", LineSettings(horizon_days=91))
+    schedule = ((date(1998, 6, 30), ["music"]), (date(2024, 12, 31), list(SIM_LINES)))
+    feature_results, train_results, score_results = [], [], []
+    for as_of, lines in schedule:
         with progress.stage(f"features as of {as_of} for {', '.join(lines)}"):
-            feature_results.append(build_features(spark, lake, ctx.config, as_of, lines))
+            feature_results.append(build_features(spark, lake, config, as_of, lines))
+    for as_of, lines in schedule:
+        for line in lines:
+            with progress.stage(f"training {line} as of {as_of} (back-test, gate, registry)"):
+                train_results.append(train_line(spark, lake, config, line, as_of, progress=progress))
+    for result in train_results:
+        if ModelRegistryCheck.has_champion(lake, result.line):
+            with progress.stage(f"scoring {result.line} as of {result.as_of}"):
+                score_results.append(score_line(spark, lake, config, result.line, result.as_of))
 
     tx = lake.read("transactions")
     per_line = (
@@ -129,15 +161,26 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
             ["as_of", "business_line", "customers", "time_unit"],
         ),
         "",
+        "model comparison (back-test; * = winner)",
+        *[_comparison(r) for r in train_results],
+        "scores (customer_ltv)",
+        format_table(
+            [(r.line, str(r.as_of), r.rows, r.model_name, r.model_version) for r in score_results],
+            ["business_line", "as_of", "customers", "model", "version"],
+        ) if score_results else "no line has a promoted model, so nothing was scored",
+        "",
         "tables (Delta)",
         format_table(
             [
                 (name, lake.path(name), lake.version(name))
-                for name in ("transactions", "transactions_quarantine", "customers", "customer_features")
+                for name in ("transactions", "transactions_quarantine", "customers", "customer_features", "customer_ltv")
+                if lake.exists(name)
             ],
             ["table", "path", "version"],
         ),
         "",
+        f"reports: {lake_root / 'reports'}/<line>/<as_of>/index.html",
+        f"MLflow UI: mlflow ui --backend-store-uri sqlite:///{lake_root / 'mlflow' / 'mlflow.db'} --host 127.0.0.1",
         f"input files: {data}",
         f"ground truth for the simulated lines: {sim_paths['ground_truth']}",
     ]
