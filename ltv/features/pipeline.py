@@ -6,9 +6,11 @@ this module does the I/O through :class:`ltv.lake.io.Lake`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -125,6 +127,31 @@ def _check_column_types(lake: Lake, snapshot: DataFrame) -> None:
         )
 
 
+def _written_rows_per_line(lake: Lake, version: int | None) -> dict[str, int] | None:
+    """Rows per business line added by Delta commit ``version``, from the commit's file statistics.
+
+    Reads only the commit's JSON (the Delta protocol's ``add`` actions carry ``numRecords``),
+    which saves scanning the data again; None when any added file lacks statistics.
+    """
+    if version is None:
+        return None
+    commit = Path(lake.path(TABLE_NAME)) / "_delta_log" / f"{version:020d}.json"
+    counts: dict[str, int] = {}
+    try:
+        for line in commit.read_text().splitlines():
+            add = json.loads(line).get("add") if line.strip() else None
+            if add is None:
+                continue
+            stats = json.loads(add.get("stats") or "{}")
+            if "numRecords" not in stats:
+                return None
+            business_line = add["partitionValues"]["business_line"]
+            counts[business_line] = counts.get(business_line, 0) + int(stats["numRecords"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return counts
+
+
 def build_features(
     spark: SparkSession,
     lake: Lake,
@@ -154,10 +181,12 @@ def build_features(
     log.info("writing customer_features for %s, lines %s", as_of, lines)
     lake.replace_where(TABLE_NAME, snapshot, predicate)
     version = lake.version(TABLE_NAME)
-    counts = {
-        r["business_line"]: int(r["count"])
-        for r in lake.read(TABLE_NAME, version=version).where(predicate).groupBy("business_line").count().collect()
-    }
+    counts = _written_rows_per_line(lake, version)
+    if counts is None:  # no per-file statistics in the commit: count the written partitions
+        counts = {
+            r["business_line"]: int(r["count"])
+            for r in lake.read(TABLE_NAME, version=version).where(predicate).groupBy("business_line").count().collect()
+        }
     rows = {line: counts.get(line, 0) for line in lines}
     log.info("customer_features %s: %s rows (Delta version %s)", as_of, rows, version)
     return FeatureBuildResult(as_of=as_of, time_unit=config.features.time_unit, rows=rows, version=version)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 
 import pytest
 from pyspark.sql import functions as F
@@ -135,8 +136,12 @@ def test_snapshot_columns_and_feast_keys(transactions):
 
 
 # -- lake pipeline ------------------------------------------------------------------------------
-@pytest.fixture()
-def filled_lake(spark, lake):
+@pytest.fixture(scope="module")
+def source_lake(spark, tmp_path_factory):
+    """transactions + customers written once per module; each test gets a copy (Delta tables are folders)."""
+    from ltv.lake.io import Lake
+
+    lake = Lake(spark, tmp_path_factory.mktemp("source") / "lake")
     lake.merge_insert_new("transactions", lake_transactions(spark, ROWS))
     customers = spark.createDataFrame(
         [
@@ -150,6 +155,12 @@ def filled_lake(spark, lake):
         "channel", "age", F.col("signup").cast("date").alias("signup_date"),
     )
     lake.upsert("customers", customers)
+    return lake
+
+
+@pytest.fixture()
+def filled_lake(source_lake, lake):
+    shutil.copytree(source_lake.root, lake.root)
     return lake
 
 
