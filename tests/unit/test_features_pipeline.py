@@ -128,9 +128,11 @@ def test_snapshot_columns_and_feast_keys(transactions):
     assert snapshot.columns[len(fixed):] == [
         "spend_30d", "purchase_days_30d", "spend_90d", "purchase_days_90d", "spend_365d", "purchase_days_365d"
     ]
-    row = snapshot.where("customer_id = 'c1'").first()
+    row = snapshot.where("customer_id = 'c1'").select(
+        "*", F.date_format("event_timestamp", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("event_ts_utc")
+    ).first()
     assert row["entity_key"] == "a:c1"
-    assert row["event_timestamp"] == end_of_day(AS_OF).replace(tzinfo=None)  # collected in driver local time == UTC?
+    assert row["event_ts_utc"] == end_of_day(AS_OF).strftime("%Y-%m-%d %H:%M:%S.%f") == "2024-12-31 23:59:59.999999"
     assert row["as_of"] == AS_OF and row["time_unit"] == "days"
     assert (row["frequency"], row["recency"], row["T"], row["monetary_value"]) == (3.0, 579.0, 579.0, 200 / 3)
 
