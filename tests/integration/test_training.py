@@ -11,25 +11,14 @@ import pytest
 
 from ltv.cli import main
 from ltv.config import LTVConfig
-from ltv.datasets.simulate import simulate
 from ltv.ingest.pipeline import ingest_transactions
 from ltv.lake.io import Lake
 from ltv.training.registry import ModelRegistry
 from ltv.training.train import train_line
 
-AS_OF = dt.date(2023, 12, 31)
-HORIZON = 120
+from tests.integration.conftest import AS_OF, HORIZON
+
 INGESTED_AT = dt.datetime(2025, 1, 1)
-
-
-@pytest.fixture(scope="module")
-def sim_csv(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sim")
-    result = simulate(
-        customers=400, business_lines=["shop"], seed=3,
-        start=dt.date(2022, 1, 1), end=dt.date(2024, 6, 30), truth_as_of=AS_OF, truth_horizon_days=HORIZON,
-    )
-    return result.write(out)["transactions"]
 
 
 def _lake_with(spark, root: Path, csv: Path) -> Lake:
