@@ -132,20 +132,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workdir", default=None, help="where the lake goes (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--lake", default=None,
+                        help="measure an already materialized lake (e.g. a kept --workdir's lake); no build")
     parser.add_argument("--out", default=str(HERE / "results" / "lookup.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ltv-bench-lookup-"))
-    root = work / "lake"
+    root = Path(args.lake).resolve() if args.lake else work / "lake"
     try:
-        build = build_lake(root, args.customers, args.seed)
+        build: dict[str, float] = {}
+        if not args.lake:
+            from ltv.spark import stop_spark
+
+            try:
+                build = build_lake(root, args.customers, args.seed)
+            finally:
+                stop_spark()  # lookups need no Spark; an idle JVM would only add noise
         latency = measure(root, args.customers, args.seed, args.singles, args.batches, args.batch_size)
     finally:
-        from ltv.spark import stop_spark
-
-        stop_spark()
-        if not args.keep and args.workdir is None:
+        if not args.keep and args.workdir is None and not args.lake:
             shutil.rmtree(work, ignore_errors=True)
 
     import feast

@@ -11,7 +11,8 @@ objects are applied by ``ltv`` (:func:`ltv.serving.store.feature_store`) and, th
   ``as_of``; ``event_timestamp`` = ``as_of 23:59:59.999999`` UTC, so a snapshot becomes visible to a
   point-in-time join only once its day is over).
 * ``customer_ltv``: the ``customer_ltv`` Delta table (scores, same key and timestamp convention).
-  Its ``as_of`` (a date) is served as the ISO string ``scores_as_of``: Feast has no date type.
+  Its ``as_of`` (a date) is served as the ISO string ``scores_as_of``: Feast has no date type;
+  likewise the snapshot's ``as_of`` is ``features_as_of``.
 * Services: ``ltv_training`` (features only) and ``ltv_online`` (features + scores).
 
 ``ttl`` is 0 (never expire): a snapshot stays valid until a newer one replaces it, and the
@@ -73,6 +74,7 @@ SCORE_FIELDS: tuple[tuple[str, object], ...] = (
     ("model_version", String),
 )
 SCORES_AS_OF = "scores_as_of"
+FEATURES_AS_OF = "features_as_of"
 
 _SPARK_TO_FEAST = {"string": String, "double": Float64, "float": Float64, "bigint": Int64, "int": Int32}
 
@@ -159,6 +161,7 @@ def build_definitions(
         table_format=DeltaFormat(),
         timestamp_field=TIMESTAMP_FIELD,
         date_partition_column="as_of",
+        field_mapping={"as_of": FEATURES_AS_OF},
         description="ltv lake table customer_features (Delta), one snapshot per customer and as_of",
     )
     scores_source = SparkSource(
@@ -171,7 +174,7 @@ def build_definitions(
         description="ltv lake table customer_ltv (Delta), one score row per customer and as_of",
     )
     feature_fields = [Field(name=n, dtype=t) for n, t in FEATURE_FIELDS]
-    feature_fields += window_fields(windows_days)
+    feature_fields += window_fields(windows_days) + [Field(name=FEATURES_AS_OF, dtype=String)]
     known = {f.name for f in feature_fields}
     feature_fields += [f for f in extra_feature_fields if f.name not in known]
     features_view = FeatureView(

@@ -4,7 +4,6 @@ No Spark: a lookup reads the registry (cached in memory by Feast) and the online
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +34,7 @@ def _service(store, service):
 
 
 def _rows(response: dict[str, list[Any]], count: int) -> list[dict[str, Any] | None]:
-    names = [k for k in response if not k.endswith("__ts") and k != JOIN_KEY]
+    names = [k for k in response if k != JOIN_KEY]
     out: list[dict[str, Any] | None] = []
     for i in range(count):
         if response[_PRESENCE_FEATURE][i] is None:
@@ -43,10 +42,6 @@ def _rows(response: dict[str, list[Any]], count: int) -> list[dict[str, Any] | N
             continue
         row: dict[str, Any] = {JOIN_KEY: response[JOIN_KEY][i]}
         row.update({name: response[name][i] for name in names})
-        stamp = response.get(f"{_PRESENCE_FEATURE}__ts", [0] * count)[i]
-        row["features_as_of"] = (
-            dt.datetime.fromtimestamp(int(stamp), tz=dt.timezone.utc).date().isoformat() if stamp else None
-        )
         out.append(row)
     return out
 
@@ -75,7 +70,7 @@ def lookup_many(
         response = store.get_online_features(
             features=_service(store, service),
             entity_rows={JOIN_KEY: keys},
-        ).to_dict(include_event_timestamps=True)
+        ).to_dict()
     return _rows(response, len(keys))
 
 

@@ -203,7 +203,8 @@ ZONE_SCRIPT = textwrap.dedent(
     raw = raw_config(lake_root)
     raw["registry"]["path"] = registry_copy  # the parent process may write the registry meanwhile
     store = FeatureStore(repo_path=os.path.dirname(registry_copy), config=RepoConfig(**raw))
-    names = [f.name for f in store.get_feature_service("ltv_training").feature_view_projections[0].features]
+    names = [f.name for f in store.get_feature_service("ltv_training").feature_view_projections[0].features
+             if f.name != "features_as_of"]  # a date here; the reference join compares the Delta columns
     entities = spark.createDataFrame(json.loads(cutoffs_json), "entity_key string, ts string").select(
         "entity_key", F.to_timestamp("ts").alias("event_timestamp"))
     results = {"jvm_zone": spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()}
