@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from ltv.errors import ConfigError
+from ltv.features.schema import TABLE_NAME as FEATURES_TABLE  # importing it catalogues the table
 from ltv.serving.definitions import (
     LAKE_ENV,
     SCORES_VIEW,
@@ -187,8 +188,8 @@ def ensure_sources(lake) -> None:
 def definitions_for(lake, windows_days) -> Definitions:
     """ltv's Feast objects for ``lake``, with the configured windows and the table's ``attr_*`` columns."""
     extra = []
-    if lake.exists("customer_features"):
-        schema = lake.read("customer_features").schema
+    if lake.exists(FEATURES_TABLE):
+        schema = lake.read(FEATURES_TABLE).schema
         extra = attribute_fields((f.name, f.dataType.simpleString()) for f in schema.fields)
     return build_definitions(lake.root, windows_days=windows_days, extra_feature_fields=extra)
 
