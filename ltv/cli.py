@@ -265,6 +265,16 @@ def cmd_score(ctx: Context) -> int:
     return 0
 
 
+def cmd_export(ctx: Context) -> int:
+    from ltv.scoring.export import export_scores
+
+    args = ctx.args
+    with ctx.progress.stage(f"exporting scores as of {args.as_of}"):
+        rows = export_scores(ctx.lake, args.as_of, args.out, args.business_line or None)
+    print(f"wrote {rows:,} rows to {Path(args.out).resolve()}")
+    return 0
+
+
 def cmd_simulate(ctx: Context) -> int:
     from ltv.datasets.simulate import simulate
 
@@ -448,6 +458,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X",
                    help="repeatable; default every line with a champion")
     p.add_argument("--json", action="store_true")
+
+    p = _command(
+        sub, "export", cmd_export,
+        "Write one customer_ltv snapshot as a .csv or .parquet file for consumers without Spark.",
+        """
+        ltv export scores --as-of 1997-09-30 --out scores.csv
+        ltv export scores --as-of 2024-06-30 --out retail.parquet --business-line retail
+        """,
+    )
+    p.add_argument("what", choices=("scores",))
+    p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE")
+    p.add_argument("--out", required=True, metavar="FILE", help="*.csv or *.parquet")
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X")
 
     p = _command(
         sub, "simulate", cmd_simulate,

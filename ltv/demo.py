@@ -122,6 +122,16 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
             with progress.stage(f"scoring {result.line} as of {result.as_of}"):
                 score_results.append(score_line(spark, lake, config, result.line, result.as_of))
 
+    from ltv.serving.lookup import lookup
+    from ltv.serving.materialize import materialize
+    from ltv.serving.store import feature_store
+
+    with progress.stage("materializing the latest features and scores into the Feast online store (SQLite)"):
+        pushed = materialize(spark, lake, config)
+    sample_customer = "00004"
+    with progress.stage(f"online lookup of music customer {sample_customer}"):
+        looked_up = lookup(feature_store(lake_root, apply=False), sample_customer, "music")
+
     tx = lake.read("transactions")
     per_line = (
         tx.groupBy("business_line")
@@ -168,6 +178,14 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
             [(r.line, str(r.as_of), r.rows, r.model_name, r.model_version) for r in score_results],
             ["business_line", "as_of", "customers", "model", "version"],
         ) if score_results else "no line has a promoted model, so nothing was scored",
+        "",
+        "Feast online store",
+        format_table(sorted(pushed.rows.items()), ["feature view", "customers pushed"]),
+        f"online store: {pushed.online_store}",
+        f"lookup music:{sample_customer} -> "
+        + ", ".join(f"{k}={looked_up.get(k)!r}" for k in
+                    ("frequency", "recency", "monetary_value", "predicted_ltv", "p_alive", "model_version")),
+        f"  (same from the shell: ltv --lake {lake_root} lookup {sample_customer} --business-line music)",
         "",
         "tables (Delta)",
         format_table(

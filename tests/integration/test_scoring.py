@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from delta.tables import DeltaTable
 
@@ -55,6 +56,12 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, sim_
         lake.path(CUSTOMER_LTV.name)
     )
     assert changes.where("_change_type = 'insert'").count() == 2 * features.rows["shop"]
+
+    out = tmp_path / "scores.csv"
+    assert main(["--lake", str(lake.root), "-q", "export", "scores", "--as-of", str(AS_OF), "--out", str(out)]) == 0
+    exported = pd.read_csv(out)
+    assert len(exported) == features.rows["shop"] and "predicted_ltv" in exported.columns
+    assert exported["predicted_ltv"].notna().all()
 
 
 def test_discount_factor():
