@@ -90,6 +90,17 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def _open(spark, source, fmt, settings, ingested_at, required):
+    """Shared start of every ingest: defaults, read (or reject) the input, map and check columns."""
+    settings = settings or IngestSettings()
+    ingested_at = ingested_at or _now()
+    source_name = str(Path(source).expanduser().resolve())
+    raw = read_source(spark, source, fmt, settings.csv_delimiter)
+    mapped = apply_mapping(raw, settings.column_mapping)
+    require_columns(mapped, required, source, settings.column_mapping)
+    return settings, ingested_at, source_name, raw, mapped
+
+
 def ingest_transactions(
     spark: SparkSession,
     lake: Lake,
@@ -107,12 +118,9 @@ def ingest_transactions(
         InputRejected: the input as a whole is unusable; nothing was written.
     """
     started = time.monotonic()
-    settings = settings or IngestSettings()
-    ingested_at = ingested_at or _now()
-    source_name = str(Path(source).expanduser().resolve())
-    raw = read_source(spark, source, fmt, settings.csv_delimiter)
-    mapped = apply_mapping(raw, settings.column_mapping)
-    require_columns(mapped, REQUIRED_TRANSACTION_COLUMNS, source, settings.column_mapping)
+    settings, ingested_at, source_name, raw, mapped = _open(
+        spark, source, fmt, settings, ingested_at, REQUIRED_TRANSACTION_COLUMNS
+    )
 
     classified = rules.classify(
         mapped, ingested_at, settings.default_business_line, settings.future_tolerance_seconds
@@ -212,12 +220,7 @@ def ingest_customers(
     the rest stays text. New attribute columns extend the table's schema.
     """
     started = time.monotonic()
-    settings = settings or IngestSettings()
-    ingested_at = ingested_at or _now()
-    source_name = str(Path(source).expanduser().resolve())
-    raw = read_source(spark, source, fmt, settings.csv_delimiter)
-    mapped = apply_mapping(raw, settings.column_mapping)
-    require_columns(mapped, ("customer_id",), source, settings.column_mapping)
+    settings, ingested_at, source_name, raw, mapped = _open(spark, source, fmt, settings, ingested_at, ("customer_id",))
     attributes = [c for c in mapped.columns if c not in ("customer_id", "business_line", "updated_at")]
     bad = [c for c in attributes if not _ATTRIBUTE_NAME.match(c)]
     if bad:
