@@ -59,7 +59,7 @@ def read_source(spark: SparkSession, source: str | Path, fmt: str | None = None,
                 .csv(str(path))
             )
         elif fmt == "parquet":
-            df = spark.read.parquet(str(path))
+            df = _read_parquet(spark, path)
         else:
             df = spark.read.format("delta").load(str(path))
         columns = df.columns
@@ -77,6 +77,34 @@ def read_source(spark: SparkSession, source: str | Path, fmt: str | None = None,
     for old, new in renamed.items():
         df = df.withColumnRenamed(old, new)
     log.info("read %s (%s): columns %s", path, fmt, df.columns)
+    return df
+
+
+def _nanosecond_timestamp_columns(path: Path) -> list[str]:
+    """Columns stored as nanosecond timestamps (pandas' default), which Spark cannot read as such."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sample = path if path.is_file() else next(iter(sorted(path.rglob("*.parquet"))), None)
+    if sample is None:
+        return []
+    schema = pq.read_schema(sample)
+    return [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+
+
+def _read_parquet(spark: SparkSession, path: Path) -> DataFrame:
+    """Parquet, with nanosecond timestamps (as pandas writes them) read as UTC microseconds."""
+    from pyspark.sql import functions as F
+
+    nanos = _nanosecond_timestamp_columns(path)
+    if not nanos:
+        return spark.read.parquet(str(path))
+    # Spark can only read TIMESTAMP(NANOS) as a long count of nanoseconds; convert it back.
+    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    df = spark.read.parquet(str(path))
+    for name in nanos:
+        df = df.withColumn(name, F.timestamp_micros(F.floor(F.col(f"`{name}`") / 1000).cast("long")))
+    log.info("read nanosecond timestamp column(s) %s of %s as UTC", nanos, path)
     return df
 
 
