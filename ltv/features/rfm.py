@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ltv.features.schema import event_day, is_purchase, known_at
@@ -94,15 +94,20 @@ def rfm_summary(transactions: DataFrame, as_of: dt.date, time_unit: str = "days"
         business_line, customer_id, frequency, recency, T, monetary_value (doubles, in
         ``time_unit`` periods and money), time_unit.
     """
-    periods = purchase_periods(transactions, as_of, time_unit)
-    per_customer = Window.partitionBy(*KEYS)
-    periods = periods.withColumn("first_period", F.min("period").over(per_customer))
+    # One shuffle: rows are hash-partitioned by customer, which also satisfies the
+    # (customer, period) aggregation; the first period's spend comes from min_by, so no window
+    # (and no sort) is needed to split off the repeat spend.
+    purchases = transactions.where(known_at(as_of) & is_purchase()).repartition(*KEYS)
+    periods = purchases.groupBy(*KEYS, period_index(event_day(), time_unit).alias("period")).agg(
+        F.sum("amount").alias("period_spend")
+    )
     summary = periods.groupBy(*KEYS).agg(
         F.count(F.lit(1)).alias("n_periods"),
         F.min("period").alias("first_period"),
         F.max("period").alias("last_period"),
-        F.sum(F.when(F.col("period") > F.col("first_period"), F.col("period_spend"))).alias("repeat_spend"),
-    )
+        F.sum("period_spend").alias("total_spend"),
+        F.min_by("period_spend", "period").alias("first_spend"),
+    ).withColumn("repeat_spend", F.col("total_spend") - F.col("first_spend"))
     as_of_period = period_index_of(as_of, time_unit)
     repeats = F.col("n_periods") - 1
     return summary.select(
