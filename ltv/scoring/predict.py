@@ -43,7 +43,8 @@ def predict_spark(
     keep: tuple[str, ...] = KEY_COLUMNS,
 ) -> DataFrame:
     """``keep`` columns of ``features`` plus the model's predictions, computed on executors."""
-    files = model_files(model)
+    # the model's JSON files travel once per executor as a broadcast, not inside every task
+    files = features.sparkSession.sparkContext.broadcast(model_files(model))
     keep_fields = [features.schema[c] for c in keep]
     out_schema = StructType(
         [StructField(f.name, f.dataType, True) for f in keep_fields]
@@ -52,7 +53,7 @@ def predict_spark(
     keep_list = list(keep)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        fitted = load_model_files(files)
+        fitted = load_model_files(files.value)
         for batch in batches:
             if batch.empty:
                 continue
