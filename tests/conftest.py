@@ -10,9 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-os.environ.setdefault("MLFLOW_TRACKING_URI", "")  # never write ./mlruns from a test by accident
-if not os.environ["MLFLOW_TRACKING_URI"]:
-    del os.environ["MLFLOW_TRACKING_URI"]
+# tests keep MLflow under their temp lakes, never on a server or ./mlruns set by the caller
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(scope="session")
