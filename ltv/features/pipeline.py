@@ -6,11 +6,9 @@ this module does the I/O through :class:`ltv.lake.io.Lake`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -127,31 +125,6 @@ def _check_column_types(lake: Lake, snapshot: DataFrame) -> None:
         )
 
 
-def _written_rows_per_line(lake: Lake, version: int | None) -> dict[str, int] | None:
-    """Rows per business line added by Delta commit ``version``, from the commit's file statistics.
-
-    Reads only the commit's JSON (the Delta protocol's ``add`` actions carry ``numRecords``),
-    which saves scanning the data again; None when any added file lacks statistics.
-    """
-    if version is None:
-        return None
-    commit = Path(lake.path(TABLE_NAME)) / "_delta_log" / f"{version:020d}.json"
-    counts: dict[str, int] = {}
-    try:
-        for line in commit.read_text().splitlines():
-            add = json.loads(line).get("add") if line.strip() else None
-            if add is None:
-                continue
-            stats = json.loads(add.get("stats") or "{}")
-            if "numRecords" not in stats:
-                return None
-            business_line = add["partitionValues"]["business_line"]
-            counts[business_line] = counts.get(business_line, 0) + int(stats["numRecords"])
-    except (OSError, ValueError, KeyError):
-        return None
-    return counts
-
-
 def build_features(
     spark: SparkSession,
     lake: Lake,
@@ -181,7 +154,7 @@ def build_features(
     log.info("writing customer_features for %s, lines %s", as_of, lines)
     lake.replace_where(TABLE_NAME, snapshot, predicate)
     version = lake.version(TABLE_NAME)
-    counts = _written_rows_per_line(lake, version)
+    counts = lake.rows_added(TABLE_NAME, version, "business_line")
     if counts is None:  # no per-file statistics in the commit: count the written partitions
         counts = {
             r["business_line"]: int(r["count"])

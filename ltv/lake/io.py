@@ -76,6 +76,33 @@ class Lake:
         row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()
         return int(row["version"]) if row else None
 
+    def rows_added(self, table: str, version: int | None, partition_column: str) -> dict[str, int] | None:
+        """Rows added by Delta commit ``version`` of ``table``, per value of ``partition_column``.
+
+        Reads only the commit's JSON (the Delta protocol's ``add`` actions carry ``numRecords``),
+        which saves scanning the data again; None when the commit is missing or any added file
+        lacks statistics.
+        """
+        import json
+
+        if version is None:
+            return None
+        commit = Path(self.path(table)) / "_delta_log" / f"{version:020d}.json"
+        counts: dict[str, int] = {}
+        try:
+            for line in commit.read_text().splitlines():
+                add = json.loads(line).get("add") if line.strip() else None
+                if add is None:
+                    continue
+                stats = json.loads(add.get("stats") or "{}")
+                if "numRecords" not in stats:
+                    return None
+                value = add["partitionValues"][partition_column]
+                counts[value] = counts.get(value, 0) + int(stats["numRecords"])
+        except (OSError, ValueError, KeyError):
+            return None
+        return counts
+
     # -- writes --------------------------------------------------------------------
     def merge_insert_new(self, table: str, source: DataFrame, keys: Sequence[str] | None = None) -> None:
         """Insert rows of ``source`` whose key is not yet in ``table`` (one atomic commit).

@@ -113,7 +113,9 @@ def score_line(
     predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
     lake.replace_where(CUSTOMER_LTV.name, rows, predicate)
     version = lake.version(CUSTOMER_LTV.name)
-    count = lake.read(CUSTOMER_LTV.name, version=version).where(predicate).count()
+    count = (lake.rows_added(CUSTOMER_LTV.name, version, "business_line") or {}).get(line)
+    if count is None:  # another line committed in between, or no file statistics: count the partition
+        count = lake.read(CUSTOMER_LTV.name, version=version).where(predicate).count()
     log.info("scored %s %s: %d customers with %s v%s", line, as_of, count, info.model_name, info.version)
     return ScoreResult(line, as_of, count, info.model_name, info.version, features_version, version)
 

@@ -82,9 +82,9 @@ def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, c
     return names
 
 
-def _evaluate_model(model: LTVModel, frame, horizon_days: int, seed: int = 0):
+def _evaluate_model(model: LTVModel, frame, n: int, horizon_days: int, seed: int = 0):
+    """Back-test metrics of ``model`` on ``frame`` (``n`` rows, counted once by the caller)."""
     predictions = predict_spark(model, frame, horizon_days, keep=("business_line", "customer_id", "as_of", "label_spend"))
-    n = frame.count()
     if n > MAX_EVAL_ROWS:
         predictions = predictions.sample(fraction=MAX_EVAL_ROWS / n, seed=seed)
     pdf = predictions.select("label_spend", *PREDICTION_COLUMNS).toPandas()
@@ -155,7 +155,7 @@ def train_line(
             model = create_model(name, **settings.hyperparameters.get(name, {}))
             try:
                 model.fit(data_for(model.needs_examples, validation_cutoff))
-                metrics[name], curves[name] = _evaluate_model(model, eval_frame, horizon)
+                metrics[name], curves[name] = _evaluate_model(model, eval_frame, n_eval, horizon)
             except Exception as exc:  # one broken candidate must not sink the others
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
