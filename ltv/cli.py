@@ -275,6 +275,27 @@ def cmd_export(ctx: Context) -> int:
     return 0
 
 
+def cmd_run(ctx: Context) -> int:
+    from ltv.pipeline.run import run_range
+
+    args = ctx.args
+    runs = run_range(ctx.spark, ctx.lake, ctx.config, _dates(args), args.horizon_days,
+                     args.business_line or None, force=args.force, progress=ctx.progress)
+    failed = [s for r in runs for s in r.failed]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+    else:
+        rows = [(str(s.as_of), s.step, s.business_line, s.status, round(s.seconds, 1), s.reason)
+                for r in runs for s in r.steps]
+        print(format_table(rows, ["as_of", "step", "business_line", "status", "seconds", "why"]))
+        print(f"recorded in {ctx.lake.path('pipeline_runs')} (run {', '.join(r.run_id for r in runs)})")
+    if failed:
+        print(f"ltv run: {len(failed)} step(s) failed: "
+              + "; ".join(f"{s.as_of} {s.step} {s.business_line}" for s in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_simulate(ctx: Context) -> int:
     from ltv.datasets.simulate import simulate
 
@@ -471,6 +492,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE")
     p.add_argument("--out", required=True, metavar="FILE", help="*.csv or *.parquet")
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X")
+
+    p = _command(
+        sub, "run", cmd_run,
+        "The daily pipeline for DATE: features, train when due (gate), score, materialize; "
+        "each step skipped when its output for DATE exists.",
+        """
+        ltv run --as-of 2024-06-30
+        ltv run --as-of 2024-06-30 --force                       # redo every step
+        ltv run --from 2024-01-07 --to 2024-06-30 --step-days 7  # weekly backfill, materialize at the end
+        ltv run --as-of 1997-09-30 --business-line music --horizon-days 91 --json
+
+        training is due on a line's first run, when its champion is retrain_every_days old, or when
+        a key feature drifted (PSI > drift_threshold): the `pipeline:` block of ltv.yaml.
+        every step's outcome (ran / skipped / failed, why, seconds, Delta versions) goes to the
+        pipeline_runs table of the lake.
+        """,
+    )
+    p.add_argument("--as-of", type=parse_date, action="append", metavar="DATE", help="run date (repeatable)")
+    p.add_argument("--from", dest="date_from", type=parse_date, metavar="DATE", help="backfill start")
+    p.add_argument("--to", dest="date_to", type=parse_date, metavar="DATE", help="backfill end (inclusive)")
+    p.add_argument("--step-days", type=int, default=7, help="backfill step (default 7)")
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X",
+                   help="only this line (repeatable; default every line in transactions)")
+    p.add_argument("--horizon-days", type=int, default=None, help="training/scoring horizon (default: config, 365)")
+    p.add_argument("--force", action="store_true", help="run every step even when its output exists")
+    p.add_argument("--json", action="store_true", help="print the step records as JSON")
 
     p = _command(
         sub, "simulate", cmd_simulate,

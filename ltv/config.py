@@ -104,6 +104,29 @@ class LineSettings(_Strict):
     cutoff_step_days: int = Field(91, ge=1, description="days between those cutoffs")
 
 
+class PipelineSettings(_Strict):
+    """``ltv run``: when the daily pipeline retrains a line (it always trains a line without a champion).
+
+    Retrain when the champion was trained ``retrain_every_days`` or more days before the run's
+    ``as_of``, or when the population drifted: the Population Stability Index of any of
+    ``drift_features`` between the run's snapshot and the champion's training snapshot
+    (``drift_bins`` quantile bins of the latter) exceeds ``drift_threshold``
+    (rule of thumb: < 0.1 stable, 0.1-0.25 moderate, > 0.25 large shift).
+    """
+
+    retrain_every_days: int = Field(28, ge=1)
+    drift_threshold: float = Field(0.2, gt=0)
+    drift_features: list[str] = Field(
+        default_factory=lambda: ["frequency", "monetary_value", "days_since_last_purchase"]
+    )
+    drift_bins: int = Field(10, ge=2, le=100)
+
+    @field_validator("drift_features")
+    @classmethod
+    def _feature_names(cls, names: list[str]) -> list[str]:
+        return [validate_name(n, "drift feature") for n in names]
+
+
 class LTVConfig(_Strict):
     """The whole ``ltv.yaml``."""
 
@@ -113,6 +136,7 @@ class LTVConfig(_Strict):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     defaults: LineSettings = Field(default_factory=LineSettings)
     business_lines: dict[str, LineSettings] = Field(default_factory=dict)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @field_validator("business_lines")
     @classmethod
