@@ -102,6 +102,38 @@ class LineSettings(_Strict):
         2, ge=1, le=12, description="supervised models learn from this many earlier cutoffs (more data, less season)"
     )
     cutoff_step_days: int = Field(91, ge=1, description="days between those cutoffs")
+    distributed_min_rows: int = Field(
+        1_000_000, ge=1,
+        description="supervised models (xgboost, hybrid) train with xgboost.spark on the cluster when the training "
+                    "examples exceed this many rows; at or below it they train on the driver",
+    )
+    distributed_num_workers: int | None = Field(
+        None, ge=1, description="xgboost.spark workers (one Spark task each); None = Spark's default parallelism"
+    )
+
+
+class ConsolidatedSettings(_Strict):
+    """One supervised model trained across business lines, with ``business_line`` as a feature.
+
+    Off by default: it couples the lines (one line's data then moves another line's scores) and
+    costs one more fit over all lines' examples per ``ltv train``. When enabled, each candidate is
+    fitted once on the union of the member lines' training examples and back-tested on each
+    member line's validation window as ``all_lines:<model>``; the per-line gate decides where it
+    wins. Member lines must share the horizon and time unit.
+    """
+
+    enabled: bool = False
+    candidates: list[str] = Field(default_factory=lambda: ["hybrid"], min_length=1,
+                                  description="supervised models to train across lines (xgboost, hybrid)")
+    business_lines: list[str] | None = Field(None, description="member lines; None = every line in transactions")
+    hyperparameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per candidate; a candidate without an entry uses defaults.hyperparameters"
+    )
+
+    @field_validator("business_lines")
+    @classmethod
+    def _member_names(cls, lines: list[str] | None) -> list[str] | None:
+        return None if lines is None else [validate_name(x, "business line") for x in lines]
 
 
 class PipelineSettings(_Strict):
@@ -136,6 +168,7 @@ class LTVConfig(_Strict):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     defaults: LineSettings = Field(default_factory=LineSettings)
     business_lines: dict[str, LineSettings] = Field(default_factory=dict)
+    consolidated: ConsolidatedSettings = Field(default_factory=ConsolidatedSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @field_validator("business_lines")

@@ -41,7 +41,7 @@ DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
 
 @dataclass
 class TrainingData:
-    """What a model may learn from. Everything is bounded in size (safe on the driver).
+    """What a model may learn from. Everything but ``example_frame`` is bounded in size (safe on the driver).
 
     Attributes:
         time_unit: unit of ``frequency``/``recency``/``T`` (``days`` or ``weeks``).
@@ -54,6 +54,13 @@ class TrainingData:
             columns plus ``label_spend`` (net spend in the horizon after that cutoff) and
             ``label_purchases``; None for models that need none. May be a sample.
         feature_columns: which columns of ``examples`` a supervised model may use.
+        example_frame: the full supervised examples as a Spark DataFrame (same columns as
+            ``examples``) when they are too many for the driver; supervised models then train
+            on the cluster (``xgboost.spark``) and ``examples`` holds only a bounded uniform
+            sample (for models that need just a few statistics, e.g. a calibration factor).
+            None = train on ``examples``.
+        spark_workers: number of ``xgboost.spark`` workers for ``example_frame`` (None = Spark's
+            default parallelism).
     """
 
     time_unit: str = "days"
@@ -62,6 +69,8 @@ class TrainingData:
     spend_patterns: pd.DataFrame | None = None
     examples: pd.DataFrame | None = None
     feature_columns: list[str] = field(default_factory=list)
+    example_frame: Any = None
+    spark_workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

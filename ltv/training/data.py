@@ -31,8 +31,13 @@ from ltv.models.base import TrainingData
 
 log = logging.getLogger(__name__)
 
-#: cap on supervised examples brought to the driver (a uniform sample beyond it)
+#: cap on supervised examples brought to the driver (a uniform sample beyond it) when they are
+#: not trained distributed (``distributed_min_rows`` above this cap)
 MAX_EXAMPLES = 1_000_000
+#: default of ``LineSettings.distributed_min_rows``: more examples train with xgboost.spark
+DISTRIBUTED_MIN_ROWS = 1_000_000
+#: sample of the examples kept on the driver when they train distributed (for calibration factors)
+DRIVER_SAMPLE = 100_000
 
 
 @dataclass
@@ -102,8 +107,15 @@ def training_data(
     n_cutoffs: int = 1,
     step_days: int = 91,
     seed: int = 0,
+    distributed_min_rows: int = DISTRIBUTED_MIN_ROWS,
+    spark_workers: int | None = None,
 ) -> TrainingData:
-    """Everything a model may learn from when it is to predict from ``fit_cutoff`` onwards."""
+    """Everything a model may learn from when it is to predict from ``fit_cutoff`` onwards.
+
+    Supervised examples: at most ``distributed_min_rows`` are collected to the driver
+    (``TrainingData.examples``); more stay a Spark DataFrame (``example_frame``, trained with
+    ``xgboost.spark`` on ``spark_workers`` tasks) and ``examples`` gets a bounded sample.
+    """
     snapshot = known.snapshot(fit_cutoff)
     data = TrainingData(
         time_unit=known.settings.time_unit,
@@ -114,24 +126,63 @@ def training_data(
     data.extra["fit_cutoff"] = fit_cutoff.isoformat()
     if not need_examples:
         return data
+    examples, cutoffs = example_frame(known, fit_cutoff, horizon_days, n_cutoffs, step_days)
+    if examples is None:
+        log.warning("%s: no history before %s for supervised examples", known.line, fit_cutoff)
+        return data
+    attach_examples(data, examples, model_feature_columns(list(snapshot.columns)), distributed_min_rows,
+                    spark_workers, seed, known.line)
+    data.extra["example_cutoffs"] = [c.isoformat() for c in cutoffs]
+    return data
+
+
+def example_frame(
+    known: KnownData, fit_cutoff: dt.date, horizon_days: int, n_cutoffs: int, step_days: int
+) -> tuple[DataFrame | None, list[dt.date]]:
+    """Supervised examples (features at each cutoff + labels in the horizon after it), lazily, and the cutoffs."""
     first_day = known.transactions.agg(F.min(F.to_date("event_ts"))).first()[0]
     cutoffs = example_cutoffs(fit_cutoff, horizon_days, n_cutoffs, step_days, first_day)
     frames = [known.labelled(c, horizon_days) for c in cutoffs]
     if not frames:
-        log.warning("%s: no history before %s for supervised examples", known.line, fit_cutoff)
-        return data
+        return None, []
     examples = frames[0]
     for frame in frames[1:]:
         examples = examples.unionByName(frame, allowMissingColumns=True)
+    return examples, cutoffs
+
+
+def attach_examples(
+    data: TrainingData,
+    examples: DataFrame,
+    feature_columns: list[str],
+    distributed_min_rows: int,
+    spark_workers: int | None,
+    seed: int,
+    what: str,
+) -> None:
+    """Put ``examples`` into ``data``: collected (sorted, so training does not depend on Spark's
+    row order) when at most ``distributed_min_rows``, else as ``example_frame`` plus a sample."""
     total = examples.count()
+    data.feature_columns = list(feature_columns)
+    data.extra["n_examples"] = total
+    if total > distributed_min_rows:
+        data.example_frame = examples
+        data.spark_workers = spark_workers
+        fraction = min(1.0, DRIVER_SAMPLE / total)
+        data.examples = _plain(_sorted(examples.sample(fraction=fraction, seed=seed).toPandas()))
+        log.info("%s: %d examples > distributed_min_rows=%d: supervised models train with xgboost.spark",
+                 what, total, distributed_min_rows)
+        return
     if total > MAX_EXAMPLES:
         examples = examples.sample(fraction=MAX_EXAMPLES / total, seed=seed)
-        log.info("%s: sampled %d of %d examples", known.line, MAX_EXAMPLES, total)
-    pdf = examples.toPandas()
-    data.examples = _plain(pdf)
-    data.feature_columns = model_feature_columns(list(snapshot.columns))
-    data.extra["example_cutoffs"] = [c.isoformat() for c in cutoffs]
-    return data
+        log.info("%s: sampled %d of %d examples", what, MAX_EXAMPLES, total)
+    data.examples = _plain(_sorted(examples.toPandas()))
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Examples in a fixed order (Spark's shuffle-read order varies between runs; row subsampling does not)."""
+    keys = [c for c in ("business_line", "as_of", "customer_id") if c in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,3 +191,56 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
         if frame[col].dtype == object and col.startswith("attr_"):
             frame[col] = frame[col].astype("string")
     return frame
+
+
+def consolidated_training_data(
+    knowns: dict[str, KnownData],
+    fit_cutoff: dt.date,
+    horizon_days: int,
+    cutoffs_by_line: dict[str, tuple[int, int]],
+    group_column: str,
+    distributed_min_rows: int = DISTRIBUTED_MIN_ROWS,
+    spark_workers: int | None = None,
+    seed: int = 0,
+) -> TrainingData:
+    """Training data of one model across lines: the union of each line's examples (own cutoffs,
+    same point-in-time rules as :func:`training_data`) and per-line condensed patterns, both with
+    ``group_column`` holding the line.
+
+    Args:
+        knowns: member line -> its data known at the training date (one time unit for all).
+        cutoffs_by_line: line -> (``training_cutoffs``, ``cutoff_step_days``) of that line.
+    """
+    time_units = {known.settings.time_unit for known in knowns.values()}
+    if len(time_units) != 1:
+        raise ValueError(f"lines {sorted(knowns)} mix time units {sorted(time_units)}; one model needs one")
+    patterns, spend, frames, feature_sets, cutoffs = [], [], [], [], {}
+    for line in sorted(knowns):
+        known = knowns[line]
+        snapshot = known.snapshot(fit_cutoff)
+        patterns.append(condense_patterns(snapshot).assign(**{group_column: line}))
+        spend.append(condense_spend(snapshot).assign(**{group_column: line}))
+        n_cutoffs, step_days = cutoffs_by_line[line]
+        frame, line_cutoffs = example_frame(known, fit_cutoff, horizon_days, n_cutoffs, step_days)
+        if frame is None:
+            log.warning("%s: no history before %s for supervised examples", line, fit_cutoff)
+            continue
+        frames.append(frame)
+        feature_sets.append(model_feature_columns(list(snapshot.columns)))
+        cutoffs[line] = [c.isoformat() for c in line_cutoffs]
+    data = TrainingData(
+        time_unit=time_units.pop(),
+        horizon_days=horizon_days,
+        patterns=pd.concat(patterns, ignore_index=True),
+        spend_patterns=pd.concat(spend, ignore_index=True),
+    )
+    data.extra.update(fit_cutoff=fit_cutoff.isoformat(), business_lines=sorted(knowns), example_cutoffs=cutoffs)
+    if not frames:
+        return data
+    examples = frames[0]
+    for frame in frames[1:]:
+        examples = examples.unionByName(frame, allowMissingColumns=True)
+    common = [c for c in feature_sets[0] if all(c in other for other in feature_sets[1:])]
+    attach_examples(data, examples, [*common, group_column], distributed_min_rows, spark_workers, seed,
+                    f"consolidated ({', '.join(sorted(knowns))})")
+    return data

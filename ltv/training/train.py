@@ -32,6 +32,8 @@ from ltv.lake.io import Lake
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
 from ltv.models.registry import available_models, create_model, default_candidates
 from ltv.scoring.predict import predict_spark
+from ltv.training import consolidated as consolidation
+from ltv.training.consolidated import ConsolidatedTrainer, base_model
 from ltv.training.data import KnownData, training_data
 from ltv.training.gate import BASELINE, GateDecision, decide
 from ltv.training.registry import ModelRegistry
@@ -69,9 +71,16 @@ def _versions() -> dict[str, str]:
 
 
 def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, champion: str | None) -> list[str]:
-    """Requested (or configured, or all) candidates, plus the baseline and the current champion."""
+    """Requested (or configured, or all) candidates, plus the baseline and the current champion.
+
+    The line's own candidates only: consolidated ones (``all_lines:<model>``) come from the
+    :class:`~ltv.training.consolidated.ConsolidatedTrainer`.
+    """
     known = available_models()
-    names = list(requested or config.line(line).candidates or default_candidates())
+    if requested:
+        names = [n for n in requested if base_model(n) is None]
+    else:
+        names = list(config.line(line).candidates or default_candidates())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; available: {known}")
@@ -96,6 +105,26 @@ def _evaluate_model(model: LTVModel, frame, n: int, horizon_days: int, seed: int
     return metrics, {"actual": actual, "predicted": predicted, "p10": p10, "p90": p90}
 
 
+def _read_inputs(lake: Lake):
+    """(pinned Delta versions, transactions, customers or None) as of now, read once."""
+    versions = {name: lake.version(name) for name in ("transactions", "customers", "customer_features")}
+    if versions["transactions"] is None:
+        raise LTVError("no transactions table in the lake; run `ltv ingest` first")
+    tx = lake.read("transactions", version=versions["transactions"])
+    customers = lake.read("customers", version=versions["customers"]) if versions["customers"] is not None else None
+    return versions, tx, customers
+
+
+def _known_data(config: LTVConfig, line: str, as_of: dt.date, tx, customers, versions) -> KnownData:
+    settings = config.line(line)
+    feature_settings = FeatureSettings(
+        time_unit=settings.time_unit,
+        windows_days=config.features.windows_days,
+        attributes=config.features.attributes,
+    )
+    return KnownData.from_frames(line, as_of, tx, customers, feature_settings, versions)
+
+
 def train_line(
     spark: SparkSession,
     lake: Lake,
@@ -106,8 +135,13 @@ def train_line(
     models: list[str] | None = None,
     registry: ModelRegistry | None = None,
     progress=None,
+    consolidated: ConsolidatedTrainer | None = None,
 ) -> LineResult:
-    """Back-test, gate, refit and register for one business line (see module docstring)."""
+    """Back-test, gate, refit and register for one business line (see module docstring).
+
+    ``consolidated``: when it covers ``line``, its candidates (fitted once across lines) are
+    back-tested here too, on this line's window, and may win this line's gate.
+    """
     validate_name(line, "business line")
     settings = config.line(line)
     horizon = int(horizon_days or settings.horizon_days)
@@ -116,17 +150,15 @@ def train_line(
     names = candidate_names(config, line, models, champion.model_name if champion else None)
     say = progress.say if progress is not None else log.info
 
-    versions = {name: lake.version(name) for name in ("transactions", "customers", "customer_features")}
-    if versions["transactions"] is None:
-        raise LTVError("no transactions table in the lake; run `ltv ingest` first")
-    tx = lake.read("transactions", version=versions["transactions"])
-    customers = lake.read("customers", version=versions["customers"]) if versions["customers"] is not None else None
-    feature_settings = FeatureSettings(
-        time_unit=settings.time_unit,
-        windows_days=config.features.windows_days,
-        attributes=config.features.attributes,
-    )
-    known = KnownData.from_frames(line, as_of, tx, customers, feature_settings, versions)
+    shared = consolidated is not None and consolidated.covers(line)
+    if shared:
+        versions, known = dict(consolidated.versions), consolidated.known(line)
+        if int(consolidated.horizon_days) != horizon:
+            raise ConfigError(f"{line}: horizon {horizon} differs from the consolidated model's {consolidated.horizon_days}")
+        names += consolidated.names
+    else:
+        versions, tx, customers = _read_inputs(lake)
+        known = _known_data(config, line, as_of, tx, customers, versions)
     validation_cutoff = as_of - dt.timedelta(days=horizon)
     try:
         eval_frame = known.labelled(validation_cutoff, horizon)
@@ -145,22 +177,28 @@ def train_line(
                 cache[key] = training_data(
                     known, fit_cutoff, horizon, needs_examples,
                     n_cutoffs=settings.training_cutoffs, step_days=settings.cutoff_step_days,
+                    distributed_min_rows=settings.distributed_min_rows, spark_workers=settings.distributed_num_workers,
                 )
             return cache[key]
+
+        def fitted(name: str, fit_cutoff: dt.date) -> LTVModel:
+            if base_model(name) is not None:  # fitted once across lines, shared
+                return consolidated.model(name, fit_cutoff)
+            model = create_model(name, **settings.hyperparameters.get(name, {}))
+            return model.fit(data_for(model.needs_examples, fit_cutoff))
 
         metrics: dict[str, dict[str, float]] = {}
         curves: dict[str, dict[str, np.ndarray]] = {}
         errors: dict[str, str] = {}
         for name in names:
-            model = create_model(name, **settings.hyperparameters.get(name, {}))
             try:
-                model.fit(data_for(model.needs_examples, validation_cutoff))
+                model = fitted(name, validation_cutoff)
                 metrics[name], curves[name] = _evaluate_model(model, eval_frame, n_eval, horizon)
             except Exception as exc:  # one broken candidate must not sink the others
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
                 continue
-            say(f"{line}: {name:<10} gini {metrics[name]['gini']:.3f}  rmse {metrics[name]['rmse']:.2f}  "
+            say(f"{line}: {name:<16} gini {metrics[name]['gini']:.3f}  rmse {metrics[name]['rmse']:.2f}  "
                 f"bias {metrics[name]['bias']:+.1%}")
 
         decision = decide(metrics, settings.gate, champion.model_name if champion else None)
@@ -190,10 +228,12 @@ def train_line(
             model_dir = None
             if decision.promote and decision.winner:
                 say(f"{line}: refitting {decision.winner} as of {as_of} for scoring")
-                winner = create_model(decision.winner, **settings.hyperparameters.get(decision.winner, {}))
-                data = data_for(winner.needs_examples, as_of)
-                winner.fit(data)
-                lineage["example_cutoffs"] = data.extra.get("example_cutoffs")
+                winner = fitted(decision.winner, as_of)
+                if base_model(decision.winner) is not None:
+                    lineage["consolidated"] = consolidated.lineage(as_of)
+                    lineage["example_cutoffs"] = lineage["consolidated"]["example_cutoffs"]
+                else:
+                    lineage["example_cutoffs"] = data_for(winner.needs_examples, as_of).extra.get("example_cutoffs")
                 model_dir = Path(tmp) / "model"
                 winner.save(model_dir, metadata={"lineage": lineage, "backtest": metrics[decision.winner],
                                                  "decision": decision.as_dict()})
@@ -218,7 +258,8 @@ def train_line(
                 )
         return LineResult(line, as_of, horizon, metrics, decision, run_id, version, report_path, lineage, errors)
     finally:
-        known.release()
+        if not shared:
+            known.release()
 
 
 def _write_report(report_dir: Path, line, as_of, horizon, metrics, curves, decision: GateDecision, lineage) -> Path | None:
@@ -250,14 +291,44 @@ def train(
     models: list[str] | None = None,
     progress=None,
 ) -> list[LineResult]:
-    """:func:`train_line` for each requested line (default: every line in ``transactions``)."""
+    """:func:`train_line` for each requested line (default: every line in ``transactions``).
+
+    With the consolidated model enabled (``consolidated:`` in the config, or ``--model
+    all_lines:<model>``), its candidates are fitted once across the member lines and offered
+    to each member line's gate (see :mod:`ltv.training.consolidated`).
+    """
+    registry = ModelRegistry(lake.root)
+    wants_consolidated = config.consolidated.enabled or any(base_model(m) for m in models or [])
+    all_lines = None
     if business_lines:
         lines = sorted({validate_name(x, "business line") for x in business_lines})
     else:
-        lines = sorted(r[0] for r in lake.read("transactions").select("business_line").distinct().collect())
-        lines = [validate_name(x, "business line") for x in lines]
-    registry = ModelRegistry(lake.root)
-    return [train_line(spark, lake, config, line, as_of, horizon_days, models, registry, progress) for line in lines]
+        all_lines = _lines_in(lake)
+        lines = all_lines
+    requested = list(models) if models else None
+    consolidated = None
+    if wants_consolidated:
+        if requested:  # a consolidated champion is always re-evaluated, like any champion
+            for line in lines:
+                champion = registry.champion(line)
+                if champion and base_model(champion.model_name) and champion.model_name not in requested:
+                    requested.append(champion.model_name)
+        versions, tx, customers = _read_inputs(lake)
+        consolidated = consolidation.prepare(
+            config, as_of, horizon_days, all_lines or _lines_in(lake), lines, requested,
+            lambda line: _known_data(config, line, as_of, tx, customers, versions), versions,
+        )
+    try:
+        return [train_line(spark, lake, config, line, as_of, horizon_days, requested, registry, progress, consolidated)
+                for line in lines]
+    finally:
+        if consolidated is not None:
+            consolidated.release()
+
+
+def _lines_in(lake: Lake) -> list[str]:
+    lines = sorted(r[0] for r in lake.read("transactions").select("business_line").distinct().collect())
+    return [validate_name(x, "business line") for x in lines]
 
 
 __all__ = ["LineResult", "train", "train_line", "candidate_names"]
