@@ -227,7 +227,10 @@ def read_changes(lake: Lake, table: str, starting_version: int, ending_version: 
     """
     if starting_version < 0:
         raise ValueError(f"starting_version must be >= 0, got {starting_version}")
-    properties = lake.spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(table)}`").first()["properties"]
+    from delta.tables import DeltaTable
+
+    # DeltaTable, not spark.sql("DESCRIBE DETAIL delta.`...`"): SQL would create ./spark-warehouse
+    properties = DeltaTable.forPath(lake.spark, lake.path(table)).detail().first()["properties"]
     if properties.get("delta.enableChangeDataFeed") != "true":
         raise ValueError(
             f"{table} has no change data feed; enable it with "
@@ -284,7 +287,48 @@ def cohort_spend(transactions: DataFrame) -> DataFrame:
     )
 
 
+def cohort_matrix(cohorts: pd.DataFrame, line: str, value: str = "spend_per_customer") -> pd.DataFrame:
+    """One line of :func:`cohort_spend`'s (pandas) output as a cohort x months-since matrix.
+
+    Rows: cohorts (``YYYY-MM``), columns: months since first purchase (0, 1, ...). A month
+    without activity is 0 (``active_customers`` / spend: nobody came back), a month after the
+    line's last observed month is NaN (not observed yet). ``value`` may also be
+    ``active_share`` (``active_customers / cohort_size``).
+    """
+    rows = cohorts[cohorts["business_line"] == line].copy()
+    if rows.empty:
+        raise ValueError(f"no cohorts for business line {line!r}; have {sorted(cohorts['business_line'].unique())}")
+    rows["active_share"] = rows["active_customers"] / rows["cohort_size"]
+    months = pd.PeriodIndex(pd.to_datetime(rows["cohort"]), freq="M")
+    rows["cohort"] = months.strftime("%Y-%m")
+    last_observed = max(m + int(k) for m, k in zip(months, rows["months_since"]))
+    table = rows.pivot(index="cohort", columns="months_since", values=value)
+    table = table.reindex(columns=range(int(rows["months_since"].max()) + 1)).sort_index()
+    age = np.array([(last_observed - pd.Period(c, freq="M")).n for c in table.index])
+    observed = np.arange(table.shape[1])[None, :] <= age[:, None]
+    table = table.fillna(0.0).where(observed)
+    table.columns.name = "months_since"
+    return table
+
+
 # -- models --------------------------------------------------------------------------------------
+def load_champion(registry, line: str) -> tuple[LTVModel | None, Any]:
+    """``(model, ChampionInfo)`` of ``line``'s champion, ``(None, None)`` when it has none.
+
+    A local artifact store (the default, under the lake) is read in place: unlike
+    :meth:`ModelRegistry.load_champion`, no copy is left in the temp folder.
+    """
+    from ltv.models.base import LTVModel
+
+    info = registry.champion(line)
+    if info is None:
+        return None, None
+    local = _local_artifact_dir(info.source, "")
+    if local is None or not local.is_dir():
+        return registry.load_champion(line)
+    return LTVModel.load(local), info
+
+
 def btyd_model(lake: Lake, line: str, horizon_days: int = 365) -> tuple[LTVModel, str]:
     """A fitted model with a P(alive) notion for ``line``, and where it came from.
 
@@ -299,10 +343,9 @@ def btyd_model(lake: Lake, line: str, horizon_days: int = 365) -> tuple[LTVModel
     from ltv.training.registry import ModelRegistry
 
     registry = ModelRegistry(lake.root)
-    if registry.champion(line) is not None:
-        model, info = registry.load_champion(line)
-        if model.family == "btyd":
-            return model, f"champion {info.model_name} version {info.version}"
+    model, info = load_champion(registry, line)
+    if model is not None and info is not None and model.family == "btyd":
+        return model, f"champion {info.model_name} version {info.version}"
     snapshot = read_table(lake, "customer_features", business_lines=[line], latest=True)
     time_unit = snapshot.select(F.first("time_unit")).first()[0]
     if time_unit is None:
@@ -436,6 +479,6 @@ def backtest_results(lake_root: str | os.PathLike[str], line: str, max_runs: int
 __all__ = [
     "LAKE_ENV", "OUT_ENV", "NOTEBOOK_SPARK", "SmallLake", "build_small_lake", "get_session", "lake_root",
     "open_lake", "output_dir", "save_figure", "latest_per_line", "read_table", "sample_to_pandas",
-    "read_changes", "cohort_spend", "btyd_model", "frequency_recency_matrix", "run_report", "latest_report",
+    "read_changes", "cohort_spend", "cohort_matrix", "load_champion", "btyd_model", "frequency_recency_matrix", "run_report", "latest_report",
     "backtest_results",
 ]

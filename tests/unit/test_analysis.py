@@ -48,6 +48,26 @@ def test_cohort_spend_by_month_since_first_purchase(spark):
     assert first.spend_per_customer == pytest.approx(12.0)
 
 
+def test_cohort_matrix_zero_inside_the_observed_window_nan_after():
+    cohorts = pd.DataFrame({
+        "business_line": ["shop"] * 4 + ["web"],
+        "cohort": [D(2024, 1, 1), D(2024, 1, 1), D(2024, 2, 1), D(2024, 3, 1), D(2024, 1, 1)],
+        "months_since": [0, 2, 0, 0, 0],
+        "cohort_size": [4, 4, 2, 1, 9],
+        "active_customers": [4, 1, 2, 1, 9],
+        "net_spend": [40.0, 8.0, 10.0, 3.0, 1.0],
+        "spend_per_customer": [10.0, 2.0, 5.0, 3.0, 0.1],
+    })
+    spend = analysis.cohort_matrix(cohorts, "shop")
+    assert list(spend.index) == ["2024-01", "2024-02", "2024-03"] and list(spend.columns) == [0, 1, 2]
+    assert spend.loc["2024-01"].tolist() == [10.0, 0.0, 2.0]   # month 1: nobody came back
+    assert spend.loc["2024-02", 1] == 0.0 and np.isnan(spend.loc["2024-02", 2])  # March is the last month seen
+    assert spend.loc["2024-03", 0] == 3.0 and spend.loc["2024-03"].isna().sum() == 2
+    assert analysis.cohort_matrix(cohorts, "shop", "active_share").loc["2024-01", 2] == 0.25
+    with pytest.raises(ValueError, match="no cohorts"):
+        analysis.cohort_matrix(cohorts, "other")
+
+
 def test_latest_per_line_keeps_each_lines_own_latest_date(spark):
     frame = spark.createDataFrame(pd.DataFrame({
         "business_line": ["a", "a", "b", "b"],
