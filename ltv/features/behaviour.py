@@ -22,7 +22,7 @@ from ltv.features.schema import attribute_field, event_day, is_purchase, known_a
 log = logging.getLogger(__name__)
 
 KEYS = ("business_line", "customer_id")
-CUSTOMER_META_COLUMNS = ("business_line", "customer_id", "updated_at")
+CUSTOMER_META_COLUMNS = ("business_line", "customer_id", "updated_at", "valid_from")
 TREND_DAYS = 90
 
 
@@ -182,13 +182,20 @@ def attribute_features(
     ``attr_<name>``, numeric -> double ``attr_<name>``, date -> double ``attr_<name>_days`` =
     days from the date to as_of (negative if the date lies after as_of).
 
-    Point in time: only rows with ``updated_at`` on or before the end of ``as_of`` are used.
+    Point in time: a row is used when its ``valid_from`` (since when its values hold, from the
+    input) is null -- static attributes such as acquisition channel, country or signup date,
+    true at every ``as_of`` -- or on or before the end of ``as_of``. ``updated_at`` (when ltv
+    ingested the row) is lineage only: attributes loaded today describe customers in past
+    snapshots too, which is what backfills and back-tests need.
     LIMITATION: ``customers`` keeps only the latest row per customer (an upsert), so a customer
-    whose attributes were updated after ``as_of`` gets nulls in older snapshots, and an older
-    snapshot rebuilt later cannot see the attribute values that held at ``as_of``.
+    whose row has a ``valid_from`` after ``as_of`` gets nulls in older snapshots (the values
+    that held before it are not kept).
     """
     kinds = resolve_attribute_kinds(customers.schema, attributes)
-    known = customers.where(known_at(as_of, "updated_at"))
+    if "valid_from" in customers.columns:
+        known = customers.where(F.col("valid_from").isNull() | known_at(as_of, "valid_from"))
+    else:  # a table written before valid_from existed: every row is static
+        known = customers
     cols = []
     for name, kind in kinds.items():
         target = attribute_field(name, kind)

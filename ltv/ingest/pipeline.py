@@ -204,6 +204,9 @@ def _maybe_pause(df: DataFrame) -> DataFrame:
 # -- customers --------------------------------------------------------------------------
 REASON_MISSING_CUSTOMER = rules.REASON_MISSING_CUSTOMER
 REASON_DUP_CUSTOMER = "duplicate_customer_in_batch"
+REASON_BAD_VALID_FROM = "invalid_valid_from"
+#: columns of ``customers`` that are not attributes (``valid_from`` is optional in the input)
+CUSTOMER_META = ("customer_id", "business_line", "updated_at", "valid_from")
 
 
 def ingest_customers(
@@ -221,7 +224,7 @@ def ingest_customers(
     """
     started = time.monotonic()
     settings, ingested_at, source_name, raw, mapped = _open(spark, source, fmt, settings, ingested_at, ("customer_id",))
-    attributes = [c for c in mapped.columns if c not in ("customer_id", "business_line", "updated_at")]
+    attributes = [c for c in mapped.columns if c not in CUSTOMER_META]
     bad = [c for c in attributes if not _ATTRIBUTE_NAME.match(c)]
     if bad:
         raise InputRejected(
@@ -237,6 +240,10 @@ def ingest_customers(
         .otherwise(line_text)
         .alias("business_line"),
         customer.alias("customer_id"),
+        (rules._parse_ts(mapped, "valid_from") if "valid_from" in mapped.columns
+         else F.lit(None).cast("timestamp")).alias("valid_from"),
+        (rules._text(mapped, "valid_from") if "valid_from" in mapped.columns
+         else F.lit(None).cast("string")).alias("_valid_from_raw"),
         *[_typed_attribute(mapped, c).alias(c) for c in attributes],
     )
     from pyspark.sql import Window
@@ -246,10 +253,14 @@ def ingest_customers(
         "reason",
         F.when(F.col("customer_id").isNull() | (F.col("customer_id") == ""), F.lit(REASON_MISSING_CUSTOMER))
         .when(~F.col("business_line").rlike(rules.LINE_PATTERN), F.lit(rules.REASON_BAD_LINE))
+        .when(F.col("valid_from").isNull() & F.col("_valid_from_raw").isNotNull() & (F.col("_valid_from_raw") != ""),
+              F.lit(REASON_BAD_VALID_FROM))
         .when(rank > 1, F.lit(REASON_DUP_CUSTOMER)),
     ).withColumn(
         "detail",
-        F.when(F.col("reason") == REASON_DUP_CUSTOMER, F.lit("customer repeated in this input; another row kept")),
+        F.when(F.col("reason") == REASON_DUP_CUSTOMER, F.lit("customer repeated in this input; another row kept"))
+        .when(F.col("reason") == REASON_BAD_VALID_FROM,
+              F.concat(F.lit("cannot parse valid_from '"), F.col("_valid_from_raw"), F.lit("' as ISO 8601"))),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         result = IngestResult(table=CUSTOMERS.name, source=source_name)
@@ -261,7 +272,8 @@ def ingest_customers(
                 result.quarantined[row["reason"]] = result.quarantined.get(row["reason"], 0) + row["count"]
         result.rows_read = raw.count()
         valid = staged.where(F.col("reason").isNull()).select(
-            "business_line", "customer_id", F.lit(ingested_at).cast("timestamp").alias("updated_at"), *attributes
+            "business_line", "customer_id", F.lit(ingested_at).cast("timestamp").alias("updated_at"), "valid_from",
+            *attributes,
         )
         lake.upsert(CUSTOMERS.name, valid)
         result.table_version = lake.version(CUSTOMERS.name)

@@ -56,9 +56,10 @@ def raw_record(df: DataFrame) -> Column:
     )
 
 
-def _parse_ts(df: DataFrame) -> Column:
-    dtype = df.schema["event_ts"].dataType
-    col = F.col("event_ts")
+def _parse_ts(df: DataFrame, name: str = "event_ts") -> Column:
+    """``name`` as a timestamp: timestamps/dates as they are, text only when ISO 8601 (else null)."""
+    dtype = df.schema[name].dataType
+    col = F.col(name)
     if isinstance(dtype, TimestampType):
         return col
     if isinstance(dtype, DateType):

@@ -79,6 +79,8 @@ CUSTOMERS = TableSpec(
             StructField("business_line", StringType(), False),
             StructField("customer_id", StringType(), False),
             StructField("updated_at", TimestampType(), False),
+            # since when the row's attribute values hold; null = static (true at every as_of)
+            StructField("valid_from", TimestampType(), True),
         ]
     ),
     partition_by=(),

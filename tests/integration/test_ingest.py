@@ -195,6 +195,18 @@ def test_customers_upsert_types_and_quarantine(lake, tmp_path):
     assert lake.read("transactions_quarantine").where("target_table = 'customers'").count() == 1
 
 
+def test_customers_valid_from_is_parsed_or_quarantined(lake, tmp_path):
+    source = write(tmp_path, "cust.csv", "customer_id,business_line,segment,valid_from\n"
+                                         "c1,retail,gold,2024-03-01T00:00:00Z\nc2,retail,silver,\n"
+                                         "c3,retail,bronze,yesterday\n")
+    result = ingest_customers(lake.spark, lake, source, ingested_at=INGESTED_AT)
+    assert (result.accepted_new, result.quarantined) == (2, {"invalid_valid_from": 1})
+    rows = {r["customer_id"]: r for r in lake.read("customers").collect()}
+    assert str(rows["c1"]["valid_from"]) == "2024-03-01 00:00:00" and rows["c2"]["valid_from"] is None
+    detail = lake.read("transactions_quarantine").where("target_table = 'customers'").first()["detail"]
+    assert "yesterday" in detail
+
+
 def _subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])

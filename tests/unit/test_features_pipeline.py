@@ -147,13 +147,16 @@ def source_lake(spark, tmp_path_factory):
     lake.merge_insert_new("transactions", lake_transactions(spark, ROWS))
     customers = spark.createDataFrame(
         [
-            ("a", "c1", "2024-01-01 00:00:00", "web", 34, "2023-05-01"),
-            ("a", "c2", "2025-03-01 00:00:00", "store", 51, "2024-11-01"),  # updated after as_of
-            ("b", "c3", "2024-12-31 23:00:00", None, None, "2024-11-10"),
+            # ingested long after as_of, no valid_from: static attributes, true at every as_of
+            ("a", "c1", "2026-01-01 00:00:00", None, "web", 34, "2023-05-01"),
+            ("a", "c2", "2025-03-01 00:00:00", "2025-03-01 00:00:00", "store", 51, "2024-11-01"),  # valid after as_of
+            ("b", "c3", "2025-01-05 00:00:00", "2024-12-31 23:00:00", None, None, "2024-11-10"),  # valid on as_of
         ],
-        "business_line string, customer_id string, updated_at string, channel string, age int, signup string",
+        "business_line string, customer_id string, updated_at string, valid_from string, channel string, age int, "
+        "signup string",
     ).select(
         "business_line", "customer_id", F.col("updated_at").cast("timestamp").alias("updated_at"),
+        F.col("valid_from").cast("timestamp").alias("valid_from"),
         "channel", "age", F.col("signup").cast("date").alias("signup_date"),
     )
     lake.upsert("customers", customers)
