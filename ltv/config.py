@@ -19,7 +19,7 @@ from ltv.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "ltv.yaml"
 DEFAULT_LAKE = "./lake"
-CANONICAL_COLUMNS = ("customer_id", "event_ts", "amount", "business_line", "transaction_id")
+CANONICAL_COLUMNS = ("customer_id", "event_ts", "amount", "business_line", "transaction_id", "valid_from")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
