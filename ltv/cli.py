@@ -296,6 +296,26 @@ def cmd_run(ctx: Context) -> int:
     return 0
 
 
+def cmd_report(ctx: Context) -> int:
+    from ltv.evaluation.overview import write_overview
+
+    args = ctx.args
+    path, found = write_overview(ctx.lake_root, args.business_line or None, args.as_of, args.out)
+    if args.json:
+        print(json.dumps({"page": str(path), "reports": [f.as_dict() for f in found]}, indent=2))
+    else:
+        rows = [(f.line, str(f.as_of), f.report.champion or "-", "yes" if f.report.promoted else "no",
+                 len(f.report.candidates)) for f in found]
+        print(format_table(rows, ["business_line", "as_of", "winner", "promoted", "candidates"]))
+        print(f"report: {path}")
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(path.as_uri()):
+            print(f"could not start a browser here; open {path} yourself", file=sys.stderr)
+    return 0
+
+
 def cmd_simulate(ctx: Context) -> int:
     from ltv.datasets.simulate import simulate
 
@@ -518,6 +538,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon-days", type=int, default=None, help="training/scoring horizon (default: config, 365)")
     p.add_argument("--force", action="store_true", help="run every step even when its output exists")
     p.add_argument("--json", action="store_true", help="print the step records as JSON")
+
+    p = _command(
+        sub, "report", cmd_report,
+        "Write one HTML page with each line's latest back-test: gate decision, every candidate's metrics, charts.",
+        """
+        ltv report                                  # every line, latest training run -> <lake>/reports/index.html
+        ltv report --business-line music --as-of 1997-09-30
+        ltv report --out /tmp/ltv-report.html --open
+        """,
+    )
+    p.add_argument("--business-line", type=parse_line, action="append", metavar="X", help="repeatable; default all")
+    p.add_argument("--as-of", type=parse_date, default=None, metavar="DATE",
+                   help="the training date to show (default: each line's latest)")
+    p.add_argument("--out", default=None, metavar="FILE", help="where to write the page (default <lake>/reports/index.html)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.add_argument("--json", action="store_true", help="print the page path and the reports shown as JSON")
 
     p = _command(
         sub, "simulate", cmd_simulate,
