@@ -147,6 +147,9 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
     quarantine = (
         lake.read("transactions_quarantine").groupBy("target_table", "reason").count().orderBy("target_table", "reason").collect()
     )
+    from ltv.evaluation.overview import write_overview
+
+    overview, _ = write_overview(lake_root)
     lines = [
         f"ltv demo: everything is under {out}",
         "",
@@ -197,7 +200,8 @@ def run_demo(ctx: Context, out: Path, customers: int = 3000, seed: int = 7) -> s
             ["table", "path", "version"],
         ),
         "",
-        f"reports: {lake_root / 'reports'}/<line>/<as_of>/index.html",
+        f"model report (every line, open in a browser): {overview}",
+        f"  per run: {lake_root / 'reports'}/<line>/<as_of>/index.html; again: ltv --lake {lake_root} report --open",
         f"MLflow UI: mlflow ui --backend-store-uri sqlite:///{lake_root / 'mlflow' / 'mlflow.db'} --host 127.0.0.1",
         f"input files: {data}",
         f"ground truth for the simulated lines: {sim_paths['ground_truth']}",
