@@ -43,6 +43,8 @@ SESSION_DEFAULTS: dict[str, str] = {
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # feature snapshots are wide: print their plans whole instead of warning about truncation
+    "spark.sql.debug.maxToStringFields": "500",
 }
 
 # Extra defaults for one machine (master local*): no UI server, loopback only, small

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -126,8 +127,10 @@ def materialize(
     elif end.tzinfo is None:
         raise ValueError("end must be timezone-aware (UTC)")
     log.info("materializing %s for snapshots up to %s", views, end.isoformat())
-    # Feast prints progress to stdout; keep stdout for the caller's output.
-    with feast_session(spark), quiet_feast(), contextlib.redirect_stdout(sys.stderr):
+    # Feast prints progress (and warnings) itself: keep stdout for the caller's output, show the
+    # chatter on stderr only when the caller asked for detail (-v), drop it otherwise.
+    chatter = sys.stderr if log.isEnabledFor(logging.INFO) else io.StringIO()
+    with feast_session(spark), quiet_feast(), contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
         store.materialize(start_date=EPOCH, end_date=end, feature_views=views)
     rows = {view: _customers_in(lake, view, end) for view in views}
     log.info("materialized %s", rows)
