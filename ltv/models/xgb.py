@@ -49,10 +49,19 @@ Persistence: each booster is written with XGBoost's own JSON format (``save_mode
 into the save directory; ``model.json`` holds their file names, the feature list, category
 levels, horizon and (hybrid) the BTYD fit. Nothing is pickled.
 
-Scale: boosters train on the driver from ``TrainingData.examples``, which
-:mod:`ltv.training.data` caps at ``MAX_EXAMPLES`` (1M rows, a uniform sample beyond). For
-bigger training sets ``xgboost.spark`` is the distributed path (not built yet). Training is
-deterministic: fixed ``seed``, ``nthread`` threads, ``hist`` trees.
+Scale: below the line's ``distributed_min_rows`` training examples (config; default 1M) the
+boosters train on the driver from ``TrainingData.examples``; above it
+:mod:`ltv.training.data` leaves the examples in Spark (``TrainingData.example_frame``) and all
+three boosters -- the p10/p90 quantile booster included -- train with ``xgboost.spark``
+(:mod:`ltv.models._xgb_spark`), which yields the same XGBoost JSON boosters, so predict / save /
+load are identical. Training is deterministic on the driver: fixed ``seed``, ``nthread``
+threads, ``hist`` trees, examples in a fixed order.
+
+Across business lines (``group_column="business_line"``, the consolidated model of
+:mod:`ltv.training.consolidated`): the line is a categorical input; ``hybrid`` fits one BTYD per
+line (and per line and cutoff for the examples) and, with ``anchor="btyd_total"``, one level
+factor per line, so each line's level stays its own BTYD's. Predicting a line the model was
+not trained on is an error naming the lines it knows.
 """
 from __future__ import annotations
 

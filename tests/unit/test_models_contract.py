@@ -128,3 +128,52 @@ def test_model_contract(name: str, customers: pd.DataFrame, tmp_path: Path) -> N
     loaded = LTVModel.load(saved)
     assert type(loaded) is model_cls and loaded == model
     pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
+
+
+GROUPED_MODELS = [n for n in available_models() if "group_column" in get_model_class(n)._param_names()]
+
+
+@pytest.mark.parametrize("name", GROUPED_MODELS)
+def test_line_feature_model_round_trip(name: str, customers: pd.DataFrame, tmp_path: Path) -> None:
+    """A model trained across business lines (``group_column``): line as a feature, JSON round trip."""
+    assert {"xgboost", "hybrid"} <= set(GROUPED_MODELS)
+    lines = np.where(np.arange(len(customers)) % 2 == 0, "retail", "online")
+    two = customers.assign(business_line=lines)
+    two.loc[two["business_line"] == "online", "label_spend"] *= 3.0  # the line matters
+    data = training_data(two)
+    key = ["business_line", "frequency", "recency", "T"]
+    data.patterns = two.groupby(key).size().rename("weight").reset_index()
+    buyers = two[(two["frequency"] > 0) & (two["monetary_value"] > 0)]
+    data.spend_patterns = buyers.groupby(["business_line", "frequency", "monetary_value"]).size().rename("weight").reset_index()
+    model = get_model_class(name)(group_column="business_line")
+    assert model.fit(data) is model
+    assert "business_line" in model.feature_columns_
+    assert model.categories_["business_line"] == ["online", "retail"]
+
+    features = two[[*FEATURE_COLUMNS, "business_line"]]
+    predictions = model.predict(features, HORIZON_DAYS)
+    numeric = predictions.drop(columns="p_alive").astype(float).to_numpy()
+    assert np.isfinite(numeric).all() and (numeric >= 0).all()
+    online = predictions["predicted_ltv"][two["business_line"] == "online"].mean()
+    retail = predictions["predicted_ltv"][two["business_line"] == "retail"].mean()
+    if name == "hybrid":  # level anchored per line to that line's own BTYD (blind to the labels' 3x)
+        assert sorted(model.group_level_factors_) == ["online", "retail"] and sorted(model.btyd_by_group_) == ["online", "retail"]
+        assert online > 1.1 * retail
+    else:
+        assert online > 1.5 * retail  # the line feature carries the 3x level
+    swapped = features.assign(business_line=np.where(lines == "online", "retail", "online"))
+    assert not np.allclose(model.predict(swapped, HORIZON_DAYS)["predicted_ltv"], predictions["predicted_ltv"])
+
+    saved = tmp_path / name
+    model.save(saved)
+    for path in saved.iterdir():
+        json.loads(path.read_bytes())
+    state = json.loads((saved / "model.json").read_text())
+    assert state["params"]["group_column"] == "business_line"
+    loaded = LTVModel.load(saved)
+    assert loaded == model
+    pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
+    with pytest.raises(ValueError, match="business_line"):
+        loaded.predict(two[FEATURE_COLUMNS], HORIZON_DAYS)  # the line column is needed at scoring
+    with pytest.raises(ValueError, match="wholesale"):
+        loaded.predict(features.assign(business_line="wholesale"), HORIZON_DAYS)
