@@ -1,0 +1,187 @@
+"""``ltv run`` on real Spark + Delta + MLflow + Feast: the second run of a date does no work, and the
+pipeline on ``local-cluster[2,1,2048]`` (separate executor JVMs and Python workers) gives the same
+scores as on ``local[2]``.
+
+One pipeline run per module (the sim_csv line ``shop``, bgnbd_gg only, 120-day horizon) feeds both
+tests; the local-cluster run happens in a child process, in its own lake, from the same CSV.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from ltv.config import LTVConfig
+from ltv.ingest.pipeline import ingest_transactions
+from ltv.lake.io import Lake
+from ltv.lake.tables import CUSTOMER_LTV
+from ltv.pipeline.records import PIPELINE_RUNS
+from ltv.pipeline.drift import feature_psi
+from ltv.pipeline.run import run_pipeline, training_due
+from ltv.training.registry import ModelRegistry
+from tests.integration.conftest import AS_OF, HORIZON
+
+LINE = "shop"
+CONFIG = {
+    "spark": {"shuffle_partitions": 2},
+    "defaults": {"candidates": ["bgnbd_gg"], "horizon_days": HORIZON, "gate": {"max_abs_bias": 0.5}},
+}
+TABLES = ("transactions", "customer_features", "customer_ltv")
+SCORE_COLUMNS = ["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases", "p_alive"]
+
+
+def _versions(lake: Lake) -> dict[str, int | None]:
+    return {name: lake.version(name) for name in TABLES}
+
+
+def _mlflow_runs(lake: Lake) -> int:
+    registry = ModelRegistry(lake.root)
+    return sum(len(registry.runs(line, max_results=100)) for line in registry.lines())
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, sim_csv, tmp_path_factory):
+    """A lake after one `ltv run` of AS_OF (the run's record and the table versions right after it)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    lake = Lake(spark, root / "lake")
+    ingest_transactions(spark, lake, sim_csv, ingested_at=dt.datetime(2025, 1, 1))
+    config = LTVConfig.model_validate(CONFIG)
+    run = run_pipeline(spark, lake, config, AS_OF, lines=[LINE])
+    return lake, config, run, _versions(lake), _mlflow_runs(lake)
+
+
+def test_run_twice_second_run_does_no_work(spark, first_run, capsys):
+    lake, config, run, versions, mlflow_runs = first_run
+    statuses = {(s.step, s.business_line): s.status for s in run.steps}
+    assert statuses == {("features", LINE): "ran", ("train", LINE): "ran", ("score", LINE): "ran",
+                        ("materialize", "*"): "ran"}, [s.as_dict() for s in run.steps]
+    assert "first run" in next(s.reason for s in run.steps if s.step == "train")
+    champion = ModelRegistry(lake.root).champion(LINE)
+    assert champion is not None
+    assert lake.read(CUSTOMER_LTV.name).where(f"business_line = '{LINE}'").count() > 0
+    online_db = lake.root / "feast" / "online.db"
+    online_mtime = online_db.stat().st_mtime_ns
+
+    again = run_pipeline(spark, lake, config, AS_OF, lines=[LINE])
+    assert [s.status for s in again.steps] == ["skipped"] * 4, [s.as_dict() for s in again.steps]
+    reasons = {s.step: s.reason for s in again.steps}
+    assert "exists" in reasons["features"] and "already recorded" in reasons["train"]
+    assert f"champion v{champion.version}" in reasons["score"] and "already holds" in reasons["materialize"]
+    assert _versions(lake) == versions  # no Delta commit to any data table
+    assert _mlflow_runs(lake) == mlflow_runs and ModelRegistry(lake.root).champion(LINE).version == champion.version
+    assert online_db.stat().st_mtime_ns == online_mtime
+
+    # when is training due next? a week later: no (young champion, small PSI); 28 days later: yes (age);
+    # a population whose frequency and spend tripled: yes (drift)
+    week = training_due(lake, config, LINE, AS_OF + dt.timedelta(days=7), champion)
+    assert not week[0] and "not due" in week[1] and max(week[2]["psi"].values()) < config.pipeline.drift_threshold, week
+    month = training_due(lake, config, LINE, AS_OF + dt.timedelta(days=28), champion)
+    assert month[0] and "28 days old" in month[1], month
+    snapshot = lake.read("customer_features").where(f"business_line = '{LINE}'")
+    shifted = snapshot.withColumn("frequency", F.col("frequency") * 3 + 1).withColumn(
+        "monetary_value", F.col("monetary_value") * 3)
+    psi = feature_psi(snapshot, shifted, config.pipeline.drift_features)
+    threshold = config.pipeline.drift_threshold
+    assert psi["frequency"] > threshold and psi["monetary_value"] > threshold, psi
+    assert psi["days_since_last_purchase"] == 0.0, psi  # unchanged column: identical histogram
+
+    # both runs are recorded, one row per step, statuses as returned
+    recorded = lake.read(PIPELINE_RUNS.name).toPandas()
+    assert len(recorded) == 8 and set(recorded["run_id"]) == {run.run_id, again.run_id}
+    second = recorded[recorded["run_id"] == again.run_id]
+    assert set(second["status"]) == {"skipped"} and (second["as_of"] == AS_OF).all()
+
+    # the CLI says the same (third run), with the summary table and --json
+    from ltv.cli import main
+
+    args = ["--lake", str(lake.root), "-q", "--config", str(_config_file(lake.root.parent)), "run",
+            "--as-of", str(AS_OF), "--business-line", LINE]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["status"] for s in out[0]["steps"]] == ["skipped"] * 4
+    assert _versions(lake) == versions
+
+
+def _config_file(folder: Path) -> Path:
+    import yaml
+
+    path = folder / "ltv.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+LOCAL_CLUSTER_CHILD = textwrap.dedent(
+    """
+    import contextlib, io, json, os, sys, time
+    from ltv.config import SparkSettings
+    from ltv.spark import get_spark
+
+    lake, config, as_of, line = sys.argv[1:5]
+    spark = get_spark(SparkSettings(master="local-cluster[2,1,2048]", shuffle_partitions=2, driver_memory="1g"))
+    sc = spark.sparkContext
+    deadline = time.time() + 180
+    while sc._jsc.sc().getExecutorMemoryStatus().size() < 3 and time.time() < deadline:  # driver + 2 executors
+        time.sleep(0.5)
+    executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
+    workers = sorted(set(sc.parallelize(range(8), 8).map(lambda _: os.getpid()).collect()))
+
+    from ltv.cli import main  # the CLI reuses this active session
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--lake", lake, "--config", config, "-q", "run", "--as-of", as_of, "--business-line", line, "--json"])
+    print(json.dumps({"master": sc.master, "executors": executors, "worker_pids": workers,
+                      "driver_pid": os.getpid(), "code": code, "runs": json.loads(out.getvalue() or "null")}))
+    spark.stop()
+    """
+)
+
+
+def _frame(lake: Lake, table: str, columns: list[str]) -> pd.DataFrame:
+    return (lake.read(table).select("business_line", "customer_id", *columns).toPandas()
+            .sort_values(["business_line", "customer_id"]).reset_index(drop=True))
+
+
+def test_local_cluster_gives_the_same_scores_as_local(first_run, tmp_path):
+    """The pipeline on local-cluster (features and drift on executors, scoring with the same champion)
+    writes the same snapshot and the same scores as the local[2] run."""
+    import shutil
+
+    lake, _, _, _, _ = first_run
+    other = tmp_path / "lake"
+    other.mkdir()
+    # same input and the same registered champion (MLflow store copied; its artifacts stay in the first lake)
+    for name in ("transactions", "mlflow"):
+        shutil.copytree(lake.root / name, other / name)
+    config = _config_file(tmp_path)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCAL_CLUSTER_CHILD, str(other), str(config), str(AS_OF), LINE],
+        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert facts["master"] == "local-cluster[2,1,2048]" and facts["executors"] == 2, facts
+    assert facts["code"] == 0, proc.stderr[-4000:]
+    # Python workers ran in the executors' own processes, not the driver's
+    assert facts["driver_pid"] not in facts["worker_pids"] and len(facts["worker_pids"]) >= 2, facts
+    steps = {s["step"]: s for s in facts["runs"][0]["steps"]}
+    assert [steps[k]["status"] for k in ("features", "train", "score", "materialize")] == ["ran", "skipped", "ran", "ran"]
+    assert "already recorded" in steps["train"]["reason"], steps["train"]  # the copied MLflow store has it
+
+    remote = Lake(lake.spark, other)
+    numeric = ["frequency", "recency", "T", "monetary_value", "net_spend_total", "spend_trend_90d"]
+    pd.testing.assert_frame_equal(_frame(remote, "customer_features", numeric),
+                                  _frame(lake, "customer_features", numeric), check_exact=False, rtol=1e-12)
+    expected = _frame(lake, CUSTOMER_LTV.name, ["as_of", "model_name", "model_version", *SCORE_COLUMNS])
+    got = _frame(remote, CUSTOMER_LTV.name, ["as_of", "model_name", "model_version", *SCORE_COLUMNS])
+    assert len(got) == len(expected) > 0
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
