@@ -161,7 +161,8 @@ def test_comparison_table_has_every_candidate_the_registry_has(executed):
         for model in logged:
             assert rows.loc[model, "gini"] == pytest.approx(run.data.metrics[f"{model}.gini"])
         champion = registry.champion(line)
-        assert list(rows.index[rows["champion"]]) == [run.data.tags["ltv.winner"]]
+        promoted = run.data.tags["ltv.promoted"] == "true"
+        assert list(rows.index[rows["champion"]]) == ([run.data.tags["ltv.winner"]] if promoted else [])
         if champion is not None and champion.run_id == run.info.run_id:
             assert rows.loc[champion.model_name, "champion"]
 
@@ -212,4 +213,7 @@ def test_python3_kernel_is_this_interpreter():
     from jupyter_client.manager import KernelManager
 
     command = KernelManager(kernel_name="python3").format_kernel_cmd()
-    assert command[0] == sys.executable and command[1:3] == ["-m", "ipykernel_launcher"]
+    assert command[0] == sys.executable and command[1:3] == ["-m", "ipykernel_launcher"], (
+        f"kernel python3 runs {command[0]}, not {sys.executable}: another kernelspec named python3 wins; "
+        f"run `{sys.executable} -m ipykernel install --sys-prefix` or remove it (`jupyter kernelspec list`)"
+    )
