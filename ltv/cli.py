@@ -271,6 +271,9 @@ def cmd_export(ctx: Context) -> int:
     args = ctx.args
     with ctx.progress.stage(f"exporting scores as of {args.as_of}"):
         rows = export_scores(ctx.lake, args.as_of, args.out, args.business_line or None)
+    if args.json:
+        print(json.dumps({"as_of": str(args.as_of), "rows": rows, "out": str(Path(args.out).resolve())}, indent=2))
+        return 0
     print(f"wrote {rows:,} rows to {Path(args.out).resolve()}")
     return 0
 
@@ -334,6 +337,10 @@ def cmd_simulate(ctx: Context) -> int:
             truth_horizon_days=args.horizon_days,
         )
         paths = result.write(args.out)
+    if args.json:
+        print(json.dumps({"files": {k: str(v) for k, v in paths.items()}, "transactions": len(result.transactions),
+                          "customers": len(result.customers)}, indent=2))
+        return 0
     print(format_table([(name, str(path)) for name, path in paths.items()], ["file", "path"]))
     print(f"{len(result.transactions):,} transactions, {len(result.customers):,} customers")
     return 0
@@ -512,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE")
     p.add_argument("--out", required=True, metavar="FILE", help="*.csv or *.parquet")
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X")
+    p.add_argument("--json", action="store_true", help="print the row count and file as JSON")
 
     p = _command(
         sub, "run", cmd_run,
@@ -572,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth-as-of", type=parse_date, default=date(2023, 12, 31),
                    help="cutoff of the ground-truth window")
     p.add_argument("--horizon-days", type=int, default=365, help="ground-truth window length")
+    p.add_argument("--json", action="store_true", help="print the written files and counts as JSON")
 
     p = _command(
         sub, "demo", cmd_demo,
