@@ -12,6 +12,10 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # tests keep MLflow under their temp lakes, never on a server or ./mlruns set by the caller
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+# Every JVM the tests start (this session's, spark-submit's, the CLI's and the notebook kernels')
+# works minutes on tiny data: the quick C1 JIT and the serial GC spend far less CPU warming up
+# than C2 and G1 on this 2-core machine. Test speed only; ltv itself sets no JIT flags.
+os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 
 @pytest.fixture(scope="session")
