@@ -52,7 +52,17 @@ class Lake:
             builder = builder.partitionedBy(*spec.partition_by)
         for key, value in spec.properties.items():
             builder = builder.property(key, value)
-        builder.execute()
+        from delta.exceptions import ConcurrentWriteException, MetadataChangedException, ProtocolChangedException
+
+        try:
+            builder.execute()
+        except (ProtocolChangedException, MetadataChangedException, ConcurrentWriteException) as exc:
+            # two writers creating the table in an empty folder at once (e.g. two lines scored by
+            # concurrent jobs): one CREATE wins; the other's table is that one
+            if not self.exists(table):
+                raise
+            log.info("Delta table %s was created concurrently by another writer (%s)", table, type(exc).__name__)
+            return
         log.info("created Delta table %s at %s", table, self.path(table))
 
     def read(self, table: str, version: int | None = None) -> DataFrame:
