@@ -220,9 +220,13 @@ def cmd_models(ctx: Context) -> int:
         from ltv.models.base import read_metadata
         import mlflow.artifacts
 
-        local = mlflow.artifacts.download_artifacts(artifact_uri=champ.source, tracking_uri=registry.uri)
-        meta = read_metadata(local)
-        model_doc = json.loads((Path(local) / "model.json").read_text())
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ltv-champion-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=champ.source, tracking_uri=registry.uri,
+                                                        dst_path=tmp)
+            meta = read_metadata(local)
+            model_doc = json.loads((Path(local) / "model.json").read_text())
         doc["champion"]["params"] = model_doc.get("params")
         doc["champion"]["lineage"] = meta.get("lineage")
         doc["champion"]["backtest"] = meta.get("backtest")

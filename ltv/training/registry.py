@@ -173,8 +173,10 @@ class ModelRegistry:
                 f"business line {line!r} has no promoted model; run `ltv train --as-of DATE --business-line {line}` "
                 "and let the gate promote one (see `ltv models show " + line + "`)"
             )
-        local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri)
-        return LTVModel.load(local), info
+        # the model is read into memory: its downloaded copy goes when loaded (no /tmp left behind)
+        with tempfile.TemporaryDirectory(prefix="ltv-champion-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri, dst_path=tmp)
+            return LTVModel.load(local), info
 
     def lines(self) -> list[str]:
         """Business lines with a training experiment."""
