@@ -5,6 +5,7 @@ Transform code never reads or writes; it gets DataFrames from here and hands the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,18 @@ from pyspark.sql import DataFrame, SparkSession
 from ltv.lake.tables import TableSpec, spec_for
 
 log = logging.getLogger(__name__)
+
+
+_CREATE_ATTEMPTS = 5
+_CREATE_RETRY_SECONDS = 0.5
+_CREATE_RACE_MARKERS = ("ProtocolChanged", "MetadataChanged", "ConcurrentWrite", "DELTA_TABLE_NOT_FOUND")
+
+
+def _is_create_race(exc: Exception) -> bool:
+    """A CREATE that lost to another writer creating the same table (Delta's conflict exceptions,
+    or the table folder seen before its first commit landed)."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(marker in text for marker in _CREATE_RACE_MARKERS)
 
 
 class Lake:
@@ -52,17 +65,23 @@ class Lake:
             builder = builder.partitionedBy(*spec.partition_by)
         for key, value in spec.properties.items():
             builder = builder.property(key, value)
-        from delta.exceptions import ConcurrentWriteException, MetadataChangedException, ProtocolChangedException
-
-        try:
-            builder.execute()
-        except (ProtocolChangedException, MetadataChangedException, ConcurrentWriteException) as exc:
-            # two writers creating the table in an empty folder at once (e.g. two lines scored by
-            # concurrent jobs): one CREATE wins; the other's table is that one
-            if not self.exists(table):
-                raise
-            log.info("Delta table %s was created concurrently by another writer (%s)", table, type(exc).__name__)
-            return
+        # Two writers may create the table in an empty folder at once (two lines scored by
+        # concurrent jobs). One CREATE wins; the other sees a conflict (ProtocolChanged,
+        # MetadataChanged, ConcurrentWrite) or, while the winner's first commit is being written,
+        # DELTA_TABLE_NOT_FOUND. Then the winner's table is ours: wait briefly for its commit.
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                builder.execute()
+                break
+            except Exception as exc:  # noqa: BLE001 -- re-raised below unless another writer created it
+                if not _is_create_race(exc):
+                    raise
+                time.sleep(_CREATE_RETRY_SECONDS * (attempt + 1))
+                if self.exists(table):
+                    log.info("Delta table %s was created concurrently by another writer (%s)", table, type(exc).__name__)
+                    return
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
         log.info("created Delta table %s at %s", table, self.path(table))
 
     def read(self, table: str, version: int | None = None) -> DataFrame:
