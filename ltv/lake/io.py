@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 _CREATE_ATTEMPTS = 5
 _CREATE_RETRY_SECONDS = 0.5
-_CREATE_RACE_MARKERS = ("ProtocolChanged", "MetadataChanged", "ConcurrentWrite", "DELTA_TABLE_NOT_FOUND")
+_CREATE_RACE_MARKERS = (
+    "ProtocolChanged", "MetadataChanged", "ConcurrentWrite",
+    # the winner's folder is there but its first commit is not (yet) readable
+    "DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",
+)
 
 
 def _is_create_race(exc: Exception) -> bool:
@@ -68,7 +72,8 @@ class Lake:
         # Two writers may create the table in an empty folder at once (two lines scored by
         # concurrent jobs). One CREATE wins; the other sees a conflict (ProtocolChanged,
         # MetadataChanged, ConcurrentWrite) or, while the winner's first commit is being written,
-        # DELTA_TABLE_NOT_FOUND. Then the winner's table is ours: wait briefly for its commit.
+        # DELTA_TABLE_NOT_FOUND / DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION. Then the winner's
+        # table is ours: wait briefly for its commit.
         for attempt in range(_CREATE_ATTEMPTS):
             try:
                 builder.execute()
