@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default="/tmp/ltv-bench")
     parser.add_argument("--as-of", default=DATA_END.isoformat(), help="observation end (its whole day included)")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per Spark / DuckDB run")
     parser.add_argument("--lifetimes-timeout", type=int, default=1200, help="seconds per lifetimes run")
     parser.add_argument("--out", default=str(HERE / "results" / "features.json"))

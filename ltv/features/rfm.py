@@ -96,11 +96,12 @@ def rfm_summary(transactions: DataFrame, as_of: dt.date, time_unit: str = "days"
     """
     # One shuffle: rows are hash-partitioned by customer, which also satisfies the
     # (customer, period) aggregation; the first period's spend comes from min_by, so no window
-    # (and no sort) is needed to split off the repeat spend.
-    purchases = transactions.where(known_at(as_of) & is_purchase()).repartition(*KEYS)
-    periods = purchases.groupBy(*KEYS, period_index(event_day(), time_unit).alias("period")).agg(
-        F.sum("amount").alias("period_spend")
-    )
+    # (and no sort) is needed to split off the repeat spend. Only the keys, the period (a long)
+    # and the amount cross the shuffle: every other column is projected away before it.
+    purchases = transactions.where(known_at(as_of) & is_purchase()).select(
+        *KEYS, period_index(event_day(), time_unit).alias("period"), "amount"
+    ).repartition(*KEYS)
+    periods = purchases.groupBy(*KEYS, "period").agg(F.sum("amount").alias("period_spend"))
     summary = periods.groupBy(*KEYS).agg(
         F.count(F.lit(1)).alias("n_periods"),
         F.min("period").alias("first_period"),
