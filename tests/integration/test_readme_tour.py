@@ -60,7 +60,11 @@ def test_readme_tour_runs_verbatim(scratch_repo):
     tour = scratch_repo / "examples" / "tour"
     lake = tour / "lake"
     assert re.search(r"quarantined\s+2\b", out) and "invalid_event_ts" in out and "missing_customer_id" in out
-    assert "PROMOTE" in out, out
+    # `ltv train` prints the comparison table (the baseline is always a candidate), the decision
+    # and where the report went
+    assert re.search(r"^== shop: back-test \(2024-04-01", out, flags=re.M), out
+    assert "PROMOTE" in out and re.search(r"^baseline\b", out, flags=re.M), out
+    assert re.search(r"^report: \S*lake/reports/shop/\S+", out, flags=re.M), out
     # the lookup prints the client's attributes (joined point in time) and its score
     lookup = out[out.index("customer C000042 in business line shop"):]
     channel = re.search(r"attr_channel\s+(\S+)", lookup)

@@ -1,21 +1,16 @@
 """Scoring on real Spark + Delta + MLflow: refusal without a champion, schema, idempotency, lineage."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import pytest
 from delta.tables import DeltaTable
 
 from ltv.cli import main
-from ltv.config import LTVConfig
 from ltv.errors import LTVError
-from ltv.features.pipeline import build_features
-from ltv.ingest.pipeline import ingest_transactions
 from ltv.lake.io import Lake
 from ltv.lake.tables import CUSTOMER_LTV
 from ltv.scoring.score import discount_factor, score_line
-from ltv.training.train import train_line
+from ltv.training.registry import ModelRegistry
 from tests.integration.conftest import AS_OF, HORIZON
 
 CONTRACT_COLUMNS = {
@@ -24,18 +19,18 @@ CONTRACT_COLUMNS = {
 }
 
 
-def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, sim_csv, capsys):
-    lake = Lake(spark, tmp_path / "lake")
-    ingest_transactions(spark, lake, sim_csv, ingested_at=dt.datetime(2025, 1, 1))
-    config = LTVConfig()
+def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trained_shop, capsys):
+    empty = Lake(spark, tmp_path / "lake")  # nothing trained here
+    config = trained_shop.config
     with pytest.raises(LTVError, match="no promoted model.*ltv train"):
-        score_line(spark, lake, config, "shop", AS_OF, HORIZON)
-    assert main(["--lake", str(lake.root), "-q", "score", "--as-of", str(AS_OF), "--business-line", "shop"]) == 1
+        score_line(spark, empty, config, "shop", AS_OF, HORIZON)
+    assert main(["--lake", str(empty.root), "-q", "score", "--as-of", str(AS_OF), "--business-line", "shop"]) == 1
     assert "ltv train" in capsys.readouterr().err
 
-    features = build_features(spark, lake, config, AS_OF, ["shop"])
-    trained = train_line(spark, lake, config, "shop", AS_OF, HORIZON, models=["bgnbd_gg"])
-    assert trained.champion_version is not None, trained.decision.reason
+    lake, features = trained_shop.lake, trained_shop.features
+    champion = ModelRegistry(lake.root).champion("shop")  # other tests may have refitted it since
+    assert champion is not None and champion.model_name == "bgnbd_gg"
+    assert not lake.exists(CUSTOMER_LTV.name)  # only this test scores the shared lake
 
     first = score_line(spark, lake, config, "shop", AS_OF, HORIZON)
     second = score_line(spark, lake, config, "shop", AS_OF, HORIZON)
@@ -47,7 +42,7 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, sim_
     assert table.where("predicted_ltv IS NULL OR predicted_ltv < 0").count() == 0
     assert table.where("predicted_ltv_p10 > predicted_ltv_p90").count() == 0
     row = table.first()
-    assert row["model_name"] == "bgnbd_gg" and row["model_version"] == trained.champion_version
+    assert row["model_name"] == "bgnbd_gg" and row["model_version"] == champion.version
     assert row["features_version"] == features.version and row["horizon_days"] == HORIZON
     assert 0.0 <= row["p_alive"] <= 1.0
     props = DeltaTable.forPath(spark, lake.path(CUSTOMER_LTV.name)).detail().first()["properties"]
@@ -94,7 +89,7 @@ spark.stop()
 """
 
 
-def test_two_processes_score_two_lines_into_one_table(spark, tmp_path, sim_csv):
+def test_two_processes_score_two_lines_into_one_table(spark, tmp_path, trained_shop):
     """Two separate processes replace their own (line, as_of) partitions of one customer_ltv at once."""
     import json
     import os
@@ -111,10 +106,8 @@ def test_two_processes_score_two_lines_into_one_table(spark, tmp_path, sim_csv):
     from ltv.models.registry import create_model
     from ltv.training.registry import ModelRegistry
 
-    lake = Lake(spark, tmp_path / "lake")
-    ingest_transactions(spark, lake, sim_csv, ingested_at=dt.datetime(2025, 1, 1))
-    build_features(spark, lake, LTVConfig(), AS_OF, ["shop"])
-    shop = lake.read(FEATURES_TABLE).where("business_line = 'shop'")
+    lake = Lake(spark, tmp_path / "lake")  # holds only the two lines' features and champions below
+    shop = trained_shop.lake.read(FEATURES_TABLE).where(f"business_line = 'shop' AND as_of = DATE'{AS_OF}'")
     n_customers = shop.count()
     model = create_model("bgnbd_gg").fit(TrainingData(
         time_unit="days", horizon_days=HORIZON, patterns=condense_patterns(shop), spend_patterns=condense_spend(shop)

@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 
 from ltv.cli import main
-from ltv.config import LTVConfig
+from ltv.features.pipeline import build_features
 from ltv.ingest.pipeline import ingest_transactions
 from ltv.lake.io import Lake
 from ltv.training.registry import ModelRegistry
 from ltv.training.train import train_line
 
-from tests.integration.conftest import AS_OF, HORIZON
-
-INGESTED_AT = dt.datetime(2025, 1, 1)
+from tests.integration.conftest import AS_OF, HORIZON, INGESTED_AT
 
 
 def _lake_with(spark, root: Path, csv: Path) -> Lake:
@@ -27,10 +25,8 @@ def _lake_with(spark, root: Path, csv: Path) -> Lake:
     return lake
 
 
-def test_gate_promotes_then_refuses_a_worse_candidate(spark, tmp_path, sim_csv):
-    lake = _lake_with(spark, tmp_path / "lake", sim_csv)
-    config = LTVConfig()
-    first = train_line(spark, lake, config, "shop", AS_OF, HORIZON, models=["baseline", "bgnbd_gg"])
+def test_gate_promotes_then_refuses_a_worse_candidate(spark, trained_shop):
+    lake, config, first = trained_shop.lake, trained_shop.config, trained_shop.trained
     assert set(first.metrics) == {"baseline", "bgnbd_gg"}
     assert first.decision.promote and first.decision.winner == "bgnbd_gg", first.decision.reason
     registry = ModelRegistry(lake.root)
@@ -56,8 +52,8 @@ def test_gate_promotes_then_refuses_a_worse_candidate(spark, tmp_path, sim_csv):
     assert runs[0].data.tags["ltv.winner"] != "shuffled"
 
 
-def test_leakage_corrupting_the_future_changes_nothing(spark, tmp_path, sim_csv):
-    clean = _lake_with(spark, tmp_path / "clean", sim_csv)
+def test_leakage_corrupting_the_future_changes_nothing(spark, tmp_path, sim_csv, trained_shop):
+    clean, config, a = trained_shop.lake, trained_shop.config, trained_shop.trained
     frame = pd.read_csv(sim_csv)
     ts = pd.to_datetime(frame["event_ts"], utc=True)
     future = ts >= pd.Timestamp(AS_OF + dt.timedelta(days=1), tz="UTC")
@@ -72,27 +68,21 @@ def test_leakage_corrupting_the_future_changes_nothing(spark, tmp_path, sim_csv)
     corrupted.to_csv(corrupted_csv, index=False)
     dirty = _lake_with(spark, tmp_path / "dirty", corrupted_csv)
 
-    config = LTVConfig()
-    a = train_line(spark, clean, config, "shop", AS_OF, HORIZON, models=["baseline", "bgnbd_gg"])
+    build_features(spark, dirty, config, AS_OF, ["shop"])  # as trained_shop did before training
     b = train_line(spark, dirty, config, "shop", AS_OF, HORIZON, models=["baseline", "bgnbd_gg"])
     assert a.metrics.keys() == b.metrics.keys()
     for model in a.metrics:
         for metric, value in a.metrics[model].items():
             other = b.metrics[model][metric]
             assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-9, abs=1e-9), (model, metric)
-    ma, _ = ModelRegistry(clean.root).load_champion("shop")
+    ma, _ = ModelRegistry(clean.root).load_champion("shop")  # bgnbd_gg fitted on the clean data
     mb, _ = ModelRegistry(dirty.root).load_champion("shop")
     assert ma.purchase_params_ == pytest.approx(mb.purchase_params_, rel=1e-12)
     assert ma.spend_params_ == pytest.approx(mb.spend_params_, rel=1e-12)
 
 
-def test_models_cli_list_and_show(spark, tmp_path, sim_csv, capsys):
-    lake = _lake_with(spark, tmp_path / "lake", sim_csv)
-    code = main(["--lake", str(lake.root), "-q", "train", "--as-of", str(AS_OF), "--horizon-days", str(HORIZON),
-                 "--business-line", "shop", "--model", "bgnbd_gg"])
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "bgnbd_gg" in out and "baseline" in out and "report:" in out
+def test_models_cli_list_and_show(trained_shop, capsys):
+    lake = trained_shop.lake
     assert main(["--lake", str(lake.root), "models", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["business_line"] == "shop" and listed[0]["champion_model"] == "bgnbd_gg"
