@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHORT_JVM_OPTIONS
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ FIGURES = {
     "03_use_scores": ["03_top_customers", "03_ltv_by_segment"],
 }
 CELL_TIMEOUT_S = 600
-SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def _files(folder: Path) -> dict[str, int]:
