@@ -37,7 +37,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ltv.features.schema import event_day, is_purchase, known_at
+from ltv.features.schema import event_day_index, is_purchase, known_at
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,22 @@ def _check_unit(time_unit: str) -> None:
 def period_index(day_col, time_unit: str):
     """Spark column: integer index of the ``time_unit`` period holding the date column ``day_col``."""
     _check_unit(time_unit)
-    days = F.datediff(day_col, F.lit(EPOCH))
+    return _period_of_days(F.datediff(day_col, F.lit(EPOCH)).cast("long"), time_unit)
+
+
+def event_period(time_unit: str, ts_col: str = "event_ts"):
+    """Spark column: integer index of the ``time_unit`` period holding the UTC day of ``ts_col``.
+
+    Equal to ``period_index(event_day(ts_col), time_unit)``, from the epoch microseconds
+    (:func:`ltv.features.schema.event_day_index`) instead of a per-row date conversion.
+    """
+    _check_unit(time_unit)
+    return _period_of_days(event_day_index(ts_col), time_unit)
+
+
+def _period_of_days(days, time_unit: str):
     if time_unit == "days":
-        return days.cast("long")
+        return days
     return F.floor((days + F.lit(_WEEK_OFFSET_DAYS)) / F.lit(7)).cast("long")
 
 
@@ -78,7 +91,7 @@ def purchase_periods(transactions: DataFrame, as_of: dt.date, time_unit: str = "
     """
     purchases = transactions.where(known_at(as_of) & is_purchase())
     return purchases.groupBy(
-        *KEYS, period_index(event_day(), time_unit).alias("period")
+        *KEYS, event_period(time_unit).alias("period")
     ).agg(F.sum("amount").alias("period_spend"))
 
 
@@ -99,7 +112,7 @@ def rfm_summary(transactions: DataFrame, as_of: dt.date, time_unit: str = "days"
     # (and no sort) is needed to split off the repeat spend. Only the keys, the period (a long)
     # and the amount cross the shuffle: every other column is projected away before it.
     purchases = transactions.where(known_at(as_of) & is_purchase()).select(
-        *KEYS, period_index(event_day(), time_unit).alias("period"), "amount"
+        *KEYS, event_period(time_unit).alias("period"), "amount"
     ).repartition(*KEYS)
     periods = purchases.groupBy(*KEYS, "period").agg(F.sum("amount").alias("period_spend"))
     summary = periods.groupBy(*KEYS).agg(

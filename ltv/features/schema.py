@@ -161,6 +161,26 @@ def event_day(ts_col: str = "event_ts"):
     return F.to_date(F.col(ts_col))
 
 
+MICROS_PER_DAY = 86_400_000_000
+
+
+def event_day_index(ts_col: str = "event_ts"):
+    """The UTC calendar day of a timestamp column as a day count since 1970-01-01 (a long).
+
+    The same day as :func:`event_day` (under ltv's UTC session), computed with integer
+    arithmetic on the epoch microseconds: it needs no time-zone rules per row (a date cast
+    converts every value through the session zone) and does not depend on the session zone.
+    Floor division, so instants before the epoch fall on the day they belong to.
+    """
+    from pyspark.sql import functions as F
+
+    micros = F.unix_micros(F.col(ts_col))
+    whole_days = micros - F.pmod(micros, F.lit(MICROS_PER_DAY))
+    # An exact multiple of a day, k * 2**13 * 10546875 with |k| < 2**30 for every timestamp Spark
+    # can hold, so it and the day length are exact doubles and their quotient is exactly k.
+    return (whole_days / F.lit(MICROS_PER_DAY)).cast("long")
+
+
 def is_purchase(amount_col: str = "amount"):
     """Condition: the row is a purchase, i.e. not a refund (``amount >= 0``).
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from ltv.features.rfm import period_index_of, rfm_summary
+from ltv.features.rfm import event_period, period_index, period_index_of, rfm_summary
+from ltv.features.schema import event_day
 
 CDNOW = Path(__import__("lifetimes").__file__).parent / "datasets" / "CDNOW_master.txt"
 
@@ -87,6 +88,40 @@ def test_week_periods_end_on_sunday():
         ours = period_index_of(day, "weeks")
         theirs = pd.Period(day, freq="W").ordinal
         assert ours - period_index_of(dt.date(1970, 1, 1), "weeks") == theirs - pd.Period("1970-01-01", freq="W").ordinal
+
+
+def test_event_period_is_the_utc_day_of_the_instant(spark):
+    # the arithmetic period (epoch microseconds) against the date cast it replaces, and the
+    # Python twin, at day and week edges, before the epoch and far from it
+    stamps = [
+        "1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1969-12-28 00:00:00", "1960-02-29 12:00:00",
+        "2024-01-07 23:59:59.999999", "2024-01-08 00:00:00", "2024-12-31 23:59:59.999999", "2199-06-30 00:00:01",
+        "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999",
+    ]
+    df = spark.createDataFrame([(s,) for s in stamps], "ts string").select(F.col("ts").cast("timestamp").alias("event_ts"))
+    for unit in ("days", "weeks"):
+        rows = df.select(
+            F.col("event_ts").cast("string").alias("ts"),
+            event_period(unit).alias("ours"),
+            period_index(event_day(), unit).alias("by_date"),
+        ).collect()
+        assert len(rows) == len(stamps)
+        for row in rows:
+            day = dt.date.fromisoformat(row["ts"][:10])
+            assert row["ours"] == row["by_date"] == period_index_of(day, unit), (unit, row)
+
+
+def test_event_period_does_not_depend_on_the_session_time_zone(spark):
+    instant = dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.timezone.utc)  # 2024-03-11 05:00 in Kolkata
+    micros = int(instant.timestamp()) * 1_000_000
+    df = spark.range(1).select(F.timestamp_micros(F.lit(micros)).alias("event_ts"))
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Kolkata")
+    try:
+        row = df.select(event_period("days").alias("ours"), period_index(event_day(), "days").alias("by_date")).first()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert row["ours"] == period_index_of(dt.date(2024, 3, 10), "days")
+    assert row["by_date"] == row["ours"] + 1  # the date cast follows the session zone
 
 
 def test_weeks_merge_purchases_of_the_same_week(spark):
