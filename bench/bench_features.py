@@ -419,38 +419,74 @@ def compare(records: list[dict], workdir: Path, size: int) -> None:
         record["agree"] = bool(same_ids and record["rows"] == ref_record["rows"] and worst <= TOLERANCE)
 
 
-def targets(records: list[dict]) -> list[dict]:
-    """The issue's targets per size: Spark faster than lifetimes, and within 5x of DuckDB."""
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    """Per size and tool over the rounds that succeeded: median, min and max of wall and CPU seconds."""
     out = []
     for size in sorted({r["N"] for r in records}):
-        by_tool = {r["tool"]: r for r in records if r["N"] == size}
-        spark, life, duck = by_tool.get("spark_rfm"), by_tool.get("lifetimes"), by_tool.get("duckdb")
+        for tool in dict.fromkeys(r["tool"] for r in records if r["N"] == size):
+            runs = [r for r in records if r["N"] == size and r["tool"] == tool]
+            ok = [r for r in runs if r["status"] == "ok"]
+            row = {"N": size, "tool": tool, "runs": len(runs), "ok": len(ok)}
+            for key in ("seconds", "cpu_s", "peak_rss_mb", "spark_start_s", "load_s", "warm_noop_s"):
+                values = [r[key] for r in ok if r.get(key) is not None]
+                if values:
+                    row[key] = {"median": round(_median(values), 2), "min": round(min(values), 2),
+                                "max": round(max(values), 2)}
+            row["all_agree"] = bool(ok) and all(r.get("agree") for r in ok)
+            out.append(row)
+    return out
+
+
+def targets(records: list[dict]) -> list[dict]:
+    """The issue's targets per size: Spark faster than lifetimes, and within 5x of DuckDB.
+
+    With several rounds, each tool's median wall time is compared; ``..._by_round`` gives the
+    ratio within each round (the tools of one round ran back to back).
+    """
+    out = []
+    stats = {(s["N"], s["tool"]): s for s in summarise(records)}
+    for size in sorted({r["N"] for r in records}):
+        spark, life, duck = (stats.get((size, t)) for t in ("spark_rfm", "lifetimes", "duckdb"))
         row: dict = {"N": size}
-        if spark and spark["status"] == "ok":
-            s = spark["seconds"]
-            if life and life["status"] == "ok":
-                row["spark_vs_lifetimes_speedup"] = round(life["seconds"] / s, 2)
-                row["spark_faster_than_lifetimes"] = s < life["seconds"]
+        if spark and spark["ok"]:
+            s = spark["seconds"]["median"]
+            if life and life["ok"]:
+                row["spark_vs_lifetimes_speedup"] = round(life["seconds"]["median"] / s, 2)
+                row["spark_faster_than_lifetimes"] = s < life["seconds"]["median"]
                 row["spark_with_start_faster_than_lifetimes_with_load"] = (
-                    s + spark["spark_start_s"] < life["seconds"] + life["load_s"])
+                    s + spark["spark_start_s"]["median"] < life["seconds"]["median"] + life["load_s"]["median"])
             elif life:
-                row["spark_faster_than_lifetimes"] = life["status"].startswith("timeout") or None
-                row["lifetimes_status"] = life["status"]
-            if duck and duck["status"] == "ok":
-                row["spark_over_duckdb"] = round(s / duck["seconds"], 2)
-                row["spark_within_5x_duckdb"] = s <= 5 * duck["seconds"]
+                statuses = [r["status"] for r in records if r["N"] == size and r["tool"] == "lifetimes"]
+                row["spark_faster_than_lifetimes"] = all(st.startswith("timeout") for st in statuses) or None
+                row["lifetimes_status"] = statuses
+            if duck and duck["ok"]:
+                row["spark_over_duckdb"] = round(s / duck["seconds"]["median"], 2)
+                row["spark_within_5x_duckdb"] = s <= 5 * duck["seconds"]["median"]
+                by_round = {}
+                for r in records:
+                    if r["N"] == size and r["status"] == "ok" and r["tool"] in ("spark_rfm", "duckdb"):
+                        by_round.setdefault(r["round"], {})[r["tool"]] = r["seconds"]
+                row["spark_over_duckdb_by_round"] = [
+                    round(pair["spark_rfm"] / pair["duckdb"], 2) for _, pair in sorted(by_round.items())
+                    if len(pair) == 2]
         out.append(row)
     return out
 
 
-def print_table(records: list[dict], goals: list[dict]) -> None:
-    header = (f"{'N':>11} {'tool':<15}{'seconds':>9}{'cpu_s':>8}{'py MB':>8}{'jvm MB':>8}{'peak MB':>9}"
+def print_table(records: list[dict], goals: list[dict], stats: list[dict]) -> None:
+    header = (f"{'N':>11} {'round':>5} {'tool':<15}{'seconds':>9}{'cpu_s':>8}{'py MB':>8}{'jvm MB':>8}{'peak MB':>9}"
               f"{'rows':>10}{'agree':>7}{'max|diff|':>11}{'load1m':>8}  notes")
     print(header)
     print("-" * len(header))
     for r in records:
         if r["status"] != "ok":
-            print(f"{r['N']:>11,} {r['tool']:<15}{r['status']}")
+            print(f"{r['N']:>11,} {r['round']:>5} {r['tool']:<15}{r['status']}")
             continue
         notes = []
         if "spark_start_s" in r:
@@ -460,9 +496,16 @@ def print_table(records: list[dict], goals: list[dict]) -> None:
             notes.append(f"parquet->pandas {r['load_s']} s")
         diff = "-" if r.get("max_abs_diff") is None else f"{r['max_abs_diff']:.1e}"
         jvm = "-" if r["jvm_peak_rss_mb"] is None else f"{r['jvm_peak_rss_mb']:.0f}"
-        print(f"{r['N']:>11,} {r['tool']:<15}{r['seconds']:>9.2f}{r['cpu_s']:>8.1f}{r['python_peak_rss_mb']:>8.0f}"
+        print(f"{r['N']:>11,} {r['round']:>5} {r['tool']:<15}{r['seconds']:>9.2f}{r['cpu_s']:>8.1f}{r['python_peak_rss_mb']:>8.0f}"
               f"{jvm:>8}{r['peak_rss_mb']:>9.0f}{r['rows']:>10,}{str(r.get('agree')):>7}{diff:>11}"
               f"{r['load_avg_1m_before']:>8.1f}  {'; '.join(notes)}")
+    if any(st["runs"] > 1 for st in stats):
+        print()
+        for st in stats:
+            if st["ok"]:
+                sec, cpu = st["seconds"], st["cpu_s"]
+                print(f"{st['N']:>11,} {st['tool']:<15} median {sec['median']:.2f} s (min {sec['min']:.2f}, "
+                      f"max {sec['max']:.2f}) over {st['ok']}/{st['runs']} runs; cpu median {cpu['median']:.1f} s")
     for goal in goals:
         print(f"N={goal['N']:,}: " + ", ".join(f"{k}={v}" for k, v in goal.items() if k != "N"))
 
@@ -478,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per Spark / DuckDB run")
     parser.add_argument("--lifetimes-timeout", type=int, default=1200, help="seconds per lifetimes run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds per size; every round runs each tool once in a fresh process, the "
+                             "order rotated between rounds; targets compare median times")
     parser.add_argument("--out", default=str(HERE / "results" / "features.json"))
     # worker mode (internal): one tool in this process
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
@@ -486,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.transactions]
     tools = [t for t in args.tools.split(",") if t]
@@ -504,16 +552,20 @@ def main(argv: list[str] | None = None) -> int:
         sample_file = workdir / "runs" / f"sample_{size}.json"
         sample_file.parent.mkdir(parents=True, exist_ok=True)
         sample_file.write_text(json.dumps(sample_customers(parquet, SAMPLE_CUSTOMERS, args.seed)))
-        size_records = []
-        for tool in tools:
-            record = run_worker(tool, parquet, args, sample_file, size)
-            print(f"  {tool:<15} {record['status']:<8} {record.get('seconds', '-')} s "
-                  f"(load avg {record['load_avg_1m_before']})", flush=True)
-            size_records.append(record)
-        compare(size_records, workdir, size)
-        records.extend(size_records)
+        for round_no in range(1, args.repeat + 1):
+            shift = (round_no - 1) % len(tools)
+            round_records = []
+            for tool in tools[shift:] + tools[:shift]:
+                record = run_worker(tool, parquet, args, sample_file, size)
+                record["round"] = round_no
+                print(f"  round {round_no}/{args.repeat} {tool:<15} {record['status']:<8} "
+                      f"{record.get('seconds', '-')} s (load avg {record['load_avg_1m_before']})", flush=True)
+                round_records.append(record)
+            compare(round_records, workdir, size)  # each run's sample file is overwritten by the next round
+            records.extend(round_records)
 
     goals = targets(records)
+    stats = summarise(records)
     import psutil
 
     results = {
@@ -528,14 +580,16 @@ def main(argv: list[str] | None = None) -> int:
         "datasets": datasets,
         "duckdb_sql": DUCKDB_SQL.strip(),
         "tolerance": TOLERANCE,
+        "repeat": args.repeat,
         "results": records,
+        "summary": stats,
         "targets": goals,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print()
-    print_table(records, goals)
+    print_table(records, goals, stats)
     print(f"results: {out}")
     return 0
 
