@@ -43,6 +43,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -419,12 +420,6 @@ def compare(records: list[dict], workdir: Path, size: int) -> None:
         record["agree"] = bool(same_ids and record["rows"] == ref_record["rows"] and worst <= TOLERANCE)
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def summarise(records: list[dict]) -> list[dict]:
     """Per size and tool over the rounds that succeeded: median, min and max of wall and CPU seconds."""
     out = []
@@ -436,7 +431,7 @@ def summarise(records: list[dict]) -> list[dict]:
             for key in ("seconds", "cpu_s", "peak_rss_mb", "spark_start_s", "load_s", "warm_noop_s"):
                 values = [r[key] for r in ok if r.get(key) is not None]
                 if values:
-                    row[key] = {"median": round(_median(values), 2), "min": round(min(values), 2),
+                    row[key] = {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
                                 "max": round(max(values), 2)}
             row["all_agree"] = bool(ok) and all(r.get("agree") for r in ok)
             out.append(row)
