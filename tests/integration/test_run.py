@@ -185,3 +185,45 @@ def test_local_cluster_gives_the_same_scores_as_local(first_run, tmp_path):
     got = _frame(remote, CUSTOMER_LTV.name, ["as_of", "model_name", "model_version", *SCORE_COLUMNS])
     assert len(got) == len(expected) > 0
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_force_reruns_every_step_without_duplicating(first_run, capsys):
+    """`ltv run --force` on a date that is already done redoes features, training, scoring and the
+    online push: every step runs (reason "forced"), the tables get new commits, and the date still
+    has one feature row and one score per customer. Runs last: it adds commits to the module's lake."""
+    from ltv.cli import main
+
+    lake, _, _, _, _ = first_run
+    date_and_line = (F.col("as_of") == F.lit(AS_OF)) & (F.col("business_line") == LINE)
+
+    def counts(table: str) -> tuple[int, int]:
+        rows = lake.read(table).where(date_and_line)
+        return rows.count(), rows.select("customer_id").distinct().count()
+
+    before = {table: counts(table) for table in ("customer_features", CUSTOMER_LTV.name)}
+    versions, mlflow_runs = _versions(lake), _mlflow_runs(lake)
+    online_db = lake.root / "feast" / "online.db"
+    online_mtime = online_db.stat().st_mtime_ns
+
+    args = ["--lake", str(lake.root), "-q", "--config", str(_config_file(lake.root.parent)), "run",
+            "--as-of", str(AS_OF), "--business-line", LINE, "--force", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    steps = {s["step"]: s for s in out[0]["steps"]}
+    assert out[0]["forced"] is True
+    assert {k: s["status"] for k, s in steps.items()} == dict.fromkeys(
+        ("features", "train", "score", "materialize"), "ran"), steps
+    assert all(s["reason"].startswith("forced") for s in steps.values()), steps
+
+    after = _versions(lake)
+    assert after["transactions"] == versions["transactions"]  # the input is not touched
+    assert after["customer_features"] > versions["customer_features"], (versions, after)
+    assert after[CUSTOMER_LTV.name] > versions[CUSTOMER_LTV.name], (versions, after)
+    assert _mlflow_runs(lake) == mlflow_runs + 1
+    assert online_db.stat().st_mtime_ns > online_mtime
+    for table, (rows, customers) in before.items():
+        assert rows == customers > 0, (table, rows, customers)
+        assert counts(table) == (rows, customers), table  # replaced, not appended
+
+    recorded = lake.read(PIPELINE_RUNS.name).where(F.col("run_id") == out[0]["run_id"]).toPandas()
+    assert len(recorded) == 4 and recorded["forced"].all() and set(recorded["status"]) == {"ran"}
