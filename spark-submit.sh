@@ -57,6 +57,7 @@ exec "$SUBMIT" \
   --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC" \
   --conf "spark.executor.extraJavaOptions=-Duser.timezone=UTC" \
   --conf spark.ui.showConsoleProgress=false \
+  --conf "spark.executorEnv.PYTHONWARNINGS=ignore:The spark data source API:RuntimeWarning" \
   ${EXTRA[@]+"${EXTRA[@]}"} \
   ${SUBMIT_ARGS[@]+"${SUBMIT_ARGS[@]}"} \
   "$JOB" ${JOB_ARGS[@]+"${JOB_ARGS[@]}"}
