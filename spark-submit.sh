@@ -47,6 +47,10 @@ if [[ "$MASTER" != local* ]]; then
   EXTRA+=(--py-files "$HERE/build/ltv.zip")
 fi
 
+# the driver logs warnings and errors only, as `ltv` does (Spark's default is INFO on the console)
+LOG4J="$HERE/ltv/data/log4j2.properties"
+[[ -f "$LOG4J" ]] || LOG4J=""
+
 export PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 exec "$SUBMIT" \
   --master "$MASTER" \
@@ -54,10 +58,10 @@ exec "$SUBMIT" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
-  --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC" \
+  --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC${LOG4J:+ -Dlog4j2.configurationFile=file:$LOG4J}" \
   --conf "spark.executor.extraJavaOptions=-Duser.timezone=UTC" \
   --conf spark.ui.showConsoleProgress=false \
-  --conf "spark.executorEnv.PYTHONWARNINGS=ignore:The spark data source API:RuntimeWarning" \
+  --conf spark.sql.debug.maxToStringFields=500 \
   ${EXTRA[@]+"${EXTRA[@]}"} \
   ${SUBMIT_ARGS[@]+"${SUBMIT_ARGS[@]}"} \
   "$JOB" ${JOB_ARGS[@]+"${JOB_ARGS[@]}"}

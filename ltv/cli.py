@@ -36,9 +36,11 @@ class Context:
     @property
     def spark(self):
         if self._spark is None:
-            from ltv.spark import get_spark
+            from ltv.spark import DEFAULT_MASTER, get_spark, launched_by_spark_submit
 
-            with self.progress.stage(f"starting Spark ({self.master or self.config.spark.master or 'local[*]'})"):
+            master = self.master or self.config.spark.master
+            master = master or ("as given to spark-submit" if launched_by_spark_submit() else DEFAULT_MASTER)
+            with self.progress.stage(f"starting Spark ({master})"):
                 self._spark = get_spark(self.config.spark, master=self.master)
         return self._spark
 

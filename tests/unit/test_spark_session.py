@@ -41,22 +41,3 @@ def test_the_running_session_has_ltvs_settings(spark):
 
     if SHORT_JVMS_ONLY:
         assert "PS Scavenge" in collectors, collectors
-
-
-def _warn_in_worker(rows):
-    import os
-    import warnings
-
-    list(rows)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.warn("The spark data source API is an experimental feature in alpha development.", RuntimeWarning)
-        warnings.warn("some other runtime warning", RuntimeWarning)
-    yield os.environ.get("PYTHONWARNINGS"), [str(w.message) for w in caught]
-
-
-def test_python_workers_drop_feasts_experimental_warning_and_nothing_else(spark):
-    """Feast's "experimental" RuntimeWarning, raised in every Python worker that unpickles a
-    SparkSource during materialization, does not reach the console; other warnings still do."""
-    [(env, shown)] = spark.sparkContext.parallelize([0], 1).mapPartitions(_warn_in_worker).collect()
-    assert env == ltv_spark.FEAST_WORKER_WARNING_FILTER
-    assert shown == ["some other runtime warning"]
