@@ -47,9 +47,10 @@ if [[ "$MASTER" != local* ]]; then
   EXTRA+=(--py-files "$HERE/build/ltv.zip")
 fi
 
-# the driver logs warnings and errors only, as `ltv` does (Spark's default is INFO on the console)
+# the driver logs warnings and errors only, as `ltv` does (Spark's default is INFO on the console);
+# not in cluster deploy mode, where the driver runs on a host that may not have this file
 LOG4J="$HERE/ltv/data/log4j2.properties"
-[[ -f "$LOG4J" ]] || LOG4J=""
+[[ -f "$LOG4J" && " ${SUBMIT_ARGS[*]+${SUBMIT_ARGS[*]}} " != *" --deploy-mode cluster "* ]] || LOG4J=""
 
 export PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 exec "$SUBMIT" \
