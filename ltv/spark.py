@@ -35,9 +35,6 @@ REQUIRED_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
 }
 
-# -W filter for Python workers: literal message prefix, category (see ``python -W``).
-FEAST_WORKER_WARNING_FILTER = "ignore:The spark data source API:RuntimeWarning"
-
 # Defaults for every session ltv starts itself (not under spark-submit).
 SESSION_DEFAULTS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
@@ -53,10 +50,6 @@ SESSION_DEFAULTS: dict[str, str] = {
     # "fast" first-level hash map of partial aggregation only adds a lookup and an overflow per
     # row. Off, the 10M-row RFM summary took 18 s instead of 23 s (bench/README.md).
     "spark.sql.codegen.aggregate.map.twolevel.enabled": "false",
-    # Python workers (executors, and local mode's daemon) unpickle Feast's SparkSource while
-    # materializing, and Feast warns "experimental" from each of them onto the job's console;
-    # the driver silences the same warning with ltv.serving.store.quiet_feast
-    "spark.executorEnv.PYTHONWARNINGS": FEAST_WORKER_WARNING_FILTER,
 }
 
 # Extra defaults for one machine (master local*): no UI server, loopback only, small
