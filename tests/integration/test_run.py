@@ -197,8 +197,9 @@ def test_force_reruns_every_step_without_duplicating(first_run, capsys):
     date_and_line = (F.col("as_of") == F.lit(AS_OF)) & (F.col("business_line") == LINE)
 
     def counts(table: str) -> tuple[int, int]:
-        rows = lake.read(table).where(date_and_line)
-        return rows.count(), rows.select("customer_id").distinct().count()
+        row = lake.read(table).where(date_and_line).agg(
+            F.count(F.lit(1)).alias("rows"), F.countDistinct("customer_id").alias("customers")).first()
+        return row["rows"], row["customers"]
 
     before = {table: counts(table) for table in ("customer_features", CUSTOMER_LTV.name)}
     versions, mlflow_runs = _versions(lake), _mlflow_runs(lake)
