@@ -6,11 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ltv-installed
 
-.PHONY: setup demo test test-fast jars bench clean help
+.PHONY: setup demo test test-fast jars cds bench clean help
 help:
 	@echo "make demo | make test | make setup | make bench | make clean"
 
+# The class-data-sharing archive (ltv/cds.py) is checked on every setup: built once per JDK and
+# jars (~1-1.5 min, ~200 MB under ~/.cache/ltv/cds), instant when present; LTV_CDS=0 skips it.
 setup: $(STAMP)
+	@$(BIN)/python -m ltv.cds --quiet
 
 $(STAMP): pyproject.toml ltv/data/delta-jars-pom.xml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,9 @@ $(STAMP): pyproject.toml ltv/data/delta-jars-pom.xml
 jars: setup
 	LTV_JARS_FORCE=1 $(BIN)/python -m ltv.jars
 
+cds: setup
+	$(BIN)/python -m ltv.cds --force
+
 demo: setup
 	$(BIN)/ltv demo
 
@@ -31,8 +37,12 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# the three benchmarks at their default sizes, one after the other (never beside the tests);
+# results in bench/results/, see bench/README.md
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_scoring.py
+	$(BIN)/python bench/bench_lookup.py
 
 clean:
 	rm -rf ltv-demo lake spark-warehouse .pytest_cache

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from collections.abc import Mapping
 
+from ltv import cds
 from ltv.config import SparkSettings
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,17 @@ def get_spark(
         log4j = Path(__file__).with_name("data") / "log4j2.properties"
         if log4j.exists():
             conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{log4j}"
-        conf["spark.jars"] = ",".join(fetch_jars())
+        delta_jars = fetch_jars()
+        conf["spark.jars"] = ",".join(delta_jars)
         conf["spark.driver.memory"] = settings.driver_memory
     if (chosen_master or "").startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf.update(LOCAL_DEFAULTS)
-        if not under_submit and not _collector_chosen(conf["spark.driver.extraJavaOptions"]):
-            conf["spark.driver.extraJavaOptions"] += f" {LOCAL_GC_OPTION}"
+        if not under_submit:
+            if not _collector_chosen(conf["spark.driver.extraJavaOptions"]):
+                conf["spark.driver.extraJavaOptions"] += f" {LOCAL_GC_OPTION}"
+            # the class-data-sharing archive of `python -m ltv.cds`, when built (ltv/cds.py)
+            conf.update(cds.session_conf(delta_jars, conf["spark.driver.extraJavaOptions"]))
     conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
     conf.update(settings.conf)
     conf.update(extra_conf or {})
