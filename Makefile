@@ -11,7 +11,7 @@ help:
 	@echo "make demo | make test | make setup | make bench | make clean"
 
 # The class-data-sharing archive (ltv/cds.py) is checked on every setup: built once per JDK and
-# jars (~1-1.5 min, ~200 MB under ~/.cache/ltv/cds), instant when present; LTV_CDS=0 skips it.
+# jars (1-2 min, ~200 MB under ~/.cache/ltv/cds), instant when present; LTV_CDS=0 skips it.
 setup: $(STAMP)
 	@$(BIN)/python -m ltv.cds --quiet
 

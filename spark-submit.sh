@@ -47,6 +47,14 @@ if [[ "$MASTER" != local* ]]; then
   EXTRA+=(--py-files "$HERE/build/ltv.zip")
 fi
 
+# local masters: the driver JVM maps ltv's class-data-sharing archive when `make setup` built one
+# (ltv/cds.py); two lines, class path and Java options, both empty without an archive
+CDS_CLASSPATH=""; CDS_OPTIONS=""
+if [[ "$MASTER" == local* ]]; then
+  { IFS= read -r CDS_CLASSPATH; IFS= read -r CDS_OPTIONS; } < <("$PY" -m ltv.cds --driver-options 2>/dev/null || true) || true
+  [[ -n "$CDS_CLASSPATH" ]] && EXTRA+=(--driver-class-path "$CDS_CLASSPATH")
+fi
+
 # the driver logs warnings and errors only, as `ltv` does (Spark's default is INFO on the console);
 # not in cluster deploy mode, where the driver runs on a host that may not have this file
 LOG4J="$HERE/ltv/data/log4j2.properties"
@@ -59,7 +67,7 @@ exec "$SUBMIT" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
-  --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC${LOG4J:+ -Dlog4j2.configurationFile=file:$LOG4J}" \
+  --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC${LOG4J:+ -Dlog4j2.configurationFile=file:$LOG4J}${CDS_OPTIONS:+ $CDS_OPTIONS}" \
   --conf "spark.executor.extraJavaOptions=-Duser.timezone=UTC" \
   --conf spark.ui.showConsoleProgress=false \
   --conf spark.sql.debug.maxToStringFields=500 \

@@ -276,11 +276,14 @@ def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[
     rows = result.count()
     picked = result.where(F.col("customer_id").isin(sample)).select("customer_id", *SUMMARY_COLUMNS).toPandas()
     columns = len(result.columns)
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", "")
+    archive = next((o.split("=", 1)[1] for o in options.split() if o.startswith("-XX:SharedArchiveFile=")), None)
     stop_spark()
     return {"timing": timing, "rows": rows, "sample": picked, "sink": "parquet (cold JVM; as DuckDB's COPY)",
             "extra": {"spark_start_s": round(spark_start_s, 2), "warm_noop_s": round(warm.seconds, 2),
                       "then_delta_write_s": round(delta.seconds, 2),
                       "output_columns": columns, "shuffle_partitions": partitions,
+                      "cds_archive": archive,  # ltv/cds.py: the driver JVM's class-data-sharing archive
                       "driver_memory": SparkSettings().driver_memory}}
 
 

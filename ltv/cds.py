@@ -5,13 +5,13 @@ Hadoop, Parquet and Delta it loads for a first query (each class is looked up ja
 through the ~250 jars on Spark's classpath). Every ``ltv`` command is such a fresh JVM. A
 dynamic CDS archive (``-XX:ArchiveClassesAtExit``, JDK 13+) records those classes already
 parsed and verified; a JVM started with ``-XX:SharedArchiveFile`` maps it instead. Measured on
-this project's 2-core machine (2026-11-23, README "Tests"): session start ~8 s -> ~5 s;
+this project's 2-core machine (2026-11-23, README "JVM start-up"): session start ~8 s -> ~5 s;
 ``ltv features`` on the tour's lake 43.4 / 44.1 s -> 35.4 / 32.4 s, ``ltv train`` 83.8 s ->
 76.2 s.
 
 * ``python -m ltv.cds`` (run by ``make setup``) builds the archive once: a throw-away local
   session runs a small workload (Delta write / MERGE / read, shuffle, window, Parquet, CSV,
-  Arrow, a Python worker) and the JVM writes the archive when it exits (~200 MB, ~30-60 s).
+  Arrow, a Python worker) and the JVM writes the archive when it exits (197 MB, 84 s here).
 * :func:`session_conf` adds it to sessions that :func:`ltv.spark.get_spark` starts itself with
   a ``local`` master. The Delta jars then also go on the driver's classpath
   (``spark.driver.extraClassPath``), because the JDK only archives classes of its built-in
@@ -23,8 +23,9 @@ this project's 2-core machine (2026-11-23, README "Tests"): session start ~8 s -
 * ``LTV_CDS=0`` turns it off; ``LTV_CDS_DIR`` moves it (default ``~/.cache/ltv/cds``). Only the
   newest :data:`KEEP` archives are kept.
 
-Not under ``spark-submit`` (its launcher owns the JVM's options) and not for executors on a
-cluster. Speed only: results are the same with or without it.
+``./spark-submit.sh`` passes the same driver settings on ``local`` masters (``python -m ltv.cds
+--driver-options``); not used for executors on a cluster. Speed only: results are the same
+with or without it.
 """
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ def build(force: bool = False, timeout_s: float = 600.0) -> Path | None:
     partial = target.with_name(f"{target.stem}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     env = {**os.environ, DUMP_VARIABLE: str(partial)}
-    log.info("building the class-data-sharing archive for ltv's driver JVM (once, ~1 min) ...")
+    log.info("building the class-data-sharing archive for ltv's driver JVM (once per JDK and jars, 1-2 min) ...")
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "ltv.cds", "--record"], env=env, capture_output=True,
                           text=True, timeout=timeout_s)
@@ -234,10 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--force", action="store_true", help="rebuild even when the archive exists")
     parser.add_argument("--quiet", action="store_true", help="print nothing when the archive is already there")
+    parser.add_argument("--driver-options", action="store_true",
+                        help="print the driver class path and Java options that use the archive (two lines, "
+                             "empty without an archive); ./spark-submit.sh passes them on local masters")
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.record:
         _record()
+        return 0
+    if args.driver_options:
+        from ltv.jars import spark_jars
+
+        conf = session_conf(spark_jars(), "")
+        print(conf.get("spark.driver.extraClassPath", ""))
+        print(conf.get("spark.driver.extraJavaOptions", ""))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet and not args.force and (not enabled() or _present()):

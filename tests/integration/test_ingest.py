@@ -248,12 +248,21 @@ def test_kill_during_write_leaves_table_at_previous_version(lake, tmp_path):
 def test_spark_submit_runs_the_ingest_job(repo_root, tmp_path):
     source = write(tmp_path, "good.csv", GOOD)
     lake_dir = tmp_path / "lake"
+    env = _subprocess_env()
+    # each JVM (spark-submit's launcher, then the driver) logs where its classes came from
+    logs = tmp_path / "jvm"
+    logs.mkdir()
+    env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} -Xlog:class+load=info:file={logs}/classes-%p.log"
     proc = subprocess.run(
         ["./spark-submit.sh", "jobs/ingest_transactions.py", "--master", "local[2]",
          str(source), "--lake", str(lake_dir), "--json", "-q"],
-        cwd=repo_root, env=_subprocess_env(), capture_output=True, text=True, timeout=400,
+        cwd=repo_root, env=env, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert counts["rows_read"] == 4 and counts["accepted_new"] == 4
     assert (lake_dir / "transactions" / "_delta_log").is_dir()
+    # on a local master the driver maps ltv's class-data-sharing archive (ltv/cds.py, built by make setup)
+    delta = [line for log in logs.glob("classes-*.log") for line in log.read_text().splitlines()
+             if " io.delta.sql.DeltaSparkSessionExtension source: " in line]
+    assert len(delta) == 1 and delta[0].endswith("source: shared objects file (top)"), delta
