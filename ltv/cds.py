@@ -20,8 +20,8 @@ this project's 2-core machine (2026-11-23, README "JVM start-up"): session start
   binary, Spark's jars and the Delta jars. Anything else changed (a different classpath) makes
   the JVM ignore the archive and load classes as usual (``-Xshare:auto``), silently: only the
   speed-up is lost.
-* ``LTV_CDS=0`` turns it off; ``LTV_CDS_DIR`` moves it (default ``~/.cache/ltv/cds``). Only the
-  newest :data:`KEEP` archives are kept.
+* ``LTV_CDS=0`` turns it off; ``LTV_CDS_DIR`` moves it (default ``~/.cache/ltv/cds``). A build
+  keeps only the :data:`KEEP` most recently used archives (each use bumps its mtime).
 
 ``./spark-submit.sh`` passes the same driver settings on ``local`` masters (``python -m ltv.cds
 --driver-options``); not used for executors on a cluster. Speed only: results are the same
@@ -113,6 +113,7 @@ def session_conf(delta_jars: Sequence[str], java_options: str) -> dict[str, str]
         archive = archive_path(delta_jars)
         if archive is None or not archive.is_file():
             return {}
+        _mark_used(archive)
         option = f"-XX:SharedArchiveFile={archive} {QUIET}"
     return {
         "spark.driver.extraClassPath": os.pathsep.join(delta_jars),
@@ -161,8 +162,16 @@ def build(force: bool = False, timeout_s: float = 600.0) -> Path | None:
     return target
 
 
+def _mark_used(archive: Path) -> None:
+    """Bump the archive's modification time, so :func:`_prune` keeps the archives in use."""
+    try:
+        os.utime(archive)
+    except OSError:  # a read-only cache: pruning may then pick by build time, nothing else changes
+        pass
+
+
 def _prune(folder: Path, keep: int) -> None:
-    """Delete all but the ``keep`` most recently modified archives (other JDKs / checkouts)."""
+    """Delete all but the ``keep`` most recently used or built archives (other JDKs / checkouts)."""
     archives = sorted(folder.glob("ltv-driver-*.jsa"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in archives[keep:]:
         old.unlink(missing_ok=True)

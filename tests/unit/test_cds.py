@@ -48,6 +48,21 @@ def test_an_archive_for_these_jars_is_used(archive_dir, jars):
     assert "-Xshare:auto" in options  # a stale archive is ignored, never fatal
 
 
+def test_using_an_archive_keeps_it_from_pruning(archive_dir, jars, tmp_path):
+    path = cds.archive_path(jars)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"archive")
+    os.utime(path, (1_000_000, 1_000_000))  # built long ago ...
+    for name in ("x", "y", "z"):
+        other = path.parent / f"ltv-driver-{name}.jsa"
+        other.write_bytes(b"x")
+        os.utime(other, (2_000_000, 2_000_000))  # ... others built since
+    cds.session_conf(jars, "")  # ... but used now
+    cds._prune(path.parent, keep=3)
+    assert path.is_file()
+    assert len(list(path.parent.glob("ltv-driver-*.jsa"))) == 3
+
+
 def test_switched_off(archive_dir, jars, monkeypatch):
     path = cds.archive_path(jars)
     path.parent.mkdir(parents=True)
