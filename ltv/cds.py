@@ -148,12 +148,16 @@ def build(force: bool = False, timeout_s: float = 600.0) -> Path | None:
     env = {**os.environ, DUMP_VARIABLE: str(partial)}
     log.info("building the class-data-sharing archive for ltv's driver JVM (once per JDK and jars, 1-2 min) ...")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ltv.cds", "--record"], env=env, capture_output=True,
-                          text=True, timeout=timeout_s)
-    if proc.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ltv.cds", "--record"], env=env, capture_output=True,
+                              text=True, timeout=timeout_s)
+        failed = proc.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0
+        detail = f"exit {proc.returncode}\n{(proc.stdout + proc.stderr)[-3000:]}"
+    except subprocess.TimeoutExpired:
+        failed, detail = True, f"no archive after {timeout_s:.0f} s"
+    if failed:
         partial.unlink(missing_ok=True)
-        log.warning("could not build the class-data-sharing archive (exit %s); ltv runs without it.\n%s",
-                    proc.returncode, (proc.stdout + proc.stderr)[-3000:])
+        log.warning("could not build the class-data-sharing archive (%s); ltv runs without it", detail)
         return None
     partial.replace(target)
     _prune(target.parent, keep=KEEP)

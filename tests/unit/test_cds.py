@@ -129,3 +129,11 @@ def test_a_fresh_session_loads_spark_and_delta_from_the_archive(tmp_path):
     ours = [source for name, source in sources.items() if name.startswith(("org.apache.spark.", "scala.", "io.delta."))]
     archived = sum(source == "shared objects file (top)" for source in ours)
     assert archived / len(ours) > 0.5, (archived, len(ours))  # 0.70 measured; 0 without the archive
+
+
+def test_a_failed_build_leaves_no_archive_and_does_not_raise(archive_dir, caplog):
+    """`make setup` goes on without an archive when the build cannot finish (here: a timeout)."""
+    with caplog.at_level("WARNING", logger="ltv.cds"):
+        assert cds.build(timeout_s=0.01) is None
+    assert "could not build the class-data-sharing archive" in caplog.text
+    assert not list(archive_dir.glob("*"))
