@@ -38,6 +38,9 @@ done
 
 JARS="$("$PY" -m ltv.jars 2>/dev/null | tail -1)"
 if [[ -z "$JARS" ]]; then echo "spark-submit.sh: could not fetch the Delta jars (python -m ltv.jars)" >&2; exit 1; fi
+# ltv's Spark extension (ltv/sparkext.py) is in that list when it could be compiled
+EXTENSIONS="io.delta.sql.DeltaSparkSessionExtension"
+[[ "$JARS" == *"/ltv-spark-ext-"* ]] && EXTENSIONS+=",ltv.spark.LtvSparkExtensions"
 
 EXTRA=()
 if [[ "$MASTER" != local* ]]; then
@@ -64,7 +67,7 @@ export PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" SPARK_LOCAL_IP="${SPARK_
 exec "$SUBMIT" \
   --master "$MASTER" \
   --jars "$JARS" \
-  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+  --conf "spark.sql.extensions=$EXTENSIONS" \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
   --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC${LOG4J:+ -Dlog4j2.configurationFile=file:$LOG4J}${CDS_OPTIONS:+ $CDS_OPTIONS}" \

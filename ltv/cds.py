@@ -13,11 +13,12 @@ this project's 2-core machine (2026-11-23, README "JVM start-up"): session start
   session runs a small workload (Delta write / MERGE / read, shuffle, window, Parquet, CSV,
   Arrow, a Python worker) and the JVM writes the archive when it exits (197 MB, 84 s here).
 * :func:`session_conf` adds it to sessions that :func:`ltv.spark.get_spark` starts itself with
-  a ``local`` master. The Delta jars then also go on the driver's classpath
+  a ``local`` master. ltv's jars (Delta's and ltv's extension,
+  :func:`ltv.jars.driver_jars`) then also go on the driver's classpath
   (``spark.driver.extraClassPath``), because the JDK only archives classes of its built-in
   class loaders, not of the loader Spark uses for ``spark.jars``.
 * The archive's file name is a hash of what must match for the JVM to use it: the ``java``
-  binary, Spark's jars and the Delta jars. Anything else changed (a different classpath) makes
+  binary, Spark's jars and ltv's jars. Anything else changed (a different classpath) makes
   the JVM ignore the archive and load classes as usual (``-Xshare:auto``), silently: only the
   speed-up is lost.
 * ``LTV_CDS=0`` turns it off; ``LTV_CDS_DIR`` moves it (default ``~/.cache/ltv/cds``). A build
@@ -79,8 +80,8 @@ def _fingerprint(path: Path) -> list:
     return [str(path), stat.st_size, int(stat.st_mtime)]
 
 
-def archive_path(delta_jars: Sequence[str]) -> Path | None:
-    """Where the archive for this JDK + Spark + Delta classpath lives (None without ``java``)."""
+def archive_path(jars: Sequence[str]) -> Path | None:
+    """Where the archive for this JDK + Spark + ltv jars classpath lives (None without ``java``)."""
     java = _java_binary()
     if java is None:
         return None
@@ -89,34 +90,35 @@ def archive_path(delta_jars: Sequence[str]) -> Path | None:
         "java": _fingerprint(java),
         "libjvm": [_fingerprint(p) for p in sorted(java.parent.parent.glob("lib/server/libjvm.so"))],
         "spark": [_fingerprint(p) for p in spark_jars],
-        "delta": [_fingerprint(Path(p)) for p in delta_jars],
+        "jars": [_fingerprint(Path(p)) for p in jars],
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / f"ltv-driver-{digest}.jsa"
 
 
-def session_conf(delta_jars: Sequence[str], java_options: str) -> dict[str, str]:
+def session_conf(jars: Sequence[str], java_options: str) -> dict[str, str]:
     """``spark.driver.*`` settings that start the driver JVM on the archive, or {} without one.
 
     Args:
-        delta_jars: the jars ltv puts in ``spark.jars`` (they also go on the driver classpath).
+        jars: the jars ltv puts in ``spark.jars``: Delta's and ltv's extension (they also go on
+            the driver classpath).
         java_options: the driver's ``extraJavaOptions`` so far; the result extends them.
 
     In the build process (:data:`DUMP_VARIABLE` set) the JVM records the archive instead.
     """
-    if not enabled() or not delta_jars:
+    if not enabled() or not jars:
         return {}
     dump = os.environ.get(DUMP_VARIABLE)
     if dump:
         option = f"-XX:ArchiveClassesAtExit={dump} -Xlog:cds=error -Xlog:cds+dynamic=error"
     else:
-        archive = archive_path(delta_jars)
+        archive = archive_path(jars)
         if archive is None or not archive.is_file():
             return {}
         _mark_used(archive)
         option = f"-XX:SharedArchiveFile={archive} {QUIET}"
     return {
-        "spark.driver.extraClassPath": os.pathsep.join(delta_jars),
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
         "spark.driver.extraJavaOptions": f"{java_options} {option}".strip(),
     }
 
@@ -129,13 +131,12 @@ def build(force: bool = False, timeout_s: float = 600.0) -> Path | None:
     exits; the file is moved into place only once complete. Returns None (and logs why) when
     disabled or when the build failed: ltv works the same without an archive.
     """
-    from ltv.jars import fetch_jars
+    from ltv.jars import driver_jars
 
     if not enabled():
         log.info("class-data sharing is off (%s=0): nothing to build", SWITCH)
         return None
-    delta_jars = fetch_jars()
-    target = archive_path(delta_jars)
+    target = archive_path(driver_jars())
     if target is None:
         log.warning("no `java` found (JAVA_HOME or PATH): no class-data-sharing archive")
         return None
@@ -257,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         _record()
         return 0
     if args.driver_options:
-        from ltv.jars import spark_jars
+        from ltv.jars import driver_jars
 
-        conf = session_conf(spark_jars(), "")
+        conf = session_conf(driver_jars(fetch=False), "")
         print(conf.get("spark.driver.extraClassPath", ""))
         print(conf.get("spark.driver.extraJavaOptions", ""))
         return 0
@@ -272,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _present() -> bool:
-    from ltv.jars import spark_jars
+    from ltv.jars import driver_jars
 
-    jars = spark_jars()
+    jars = driver_jars()  # compiles ltv's extension first when its sources changed
     path = archive_path(jars) if jars else None
     return path is not None and path.is_file()
 

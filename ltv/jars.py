@@ -4,7 +4,9 @@ Spark's own Ivy resolver (``spark.jars.packages``) is fragile behind proxies and
 on every JVM start. Instead ``fetch_jars()`` runs ``mvn dependency:copy-dependencies`` on a
 pom shipped with ltv, keeps only jars that pyspark does not already ship (so Spark's own
 versions of jackson, log4j, parquet... are never shadowed), and ``spark_jars()`` returns the
-list for ``spark.jars``. ``./spark-submit.sh`` passes the same list with ``--jars``.
+list for ``spark.jars``. :func:`driver_jars` adds ltv's own Spark extension
+(:mod:`ltv.sparkext`) when it can be built; ``./spark-submit.sh`` passes that list with
+``--jars`` (``python -m ltv.jars``).
 
 Location: ``$LTV_JARS_DIR``, else ``~/.cache/ltv/jars/delta-<version>``.
 """
@@ -96,10 +98,24 @@ def fetch_jars(force: bool = False) -> list[str]:
     return spark_jars()
 
 
+def driver_jars(fetch: bool = True) -> list[str]:
+    """Every jar ltv adds to the sessions it starts: Delta's, then ltv's Spark extension.
+
+    With ``fetch`` the Delta jars are downloaded and the extension compiled when missing;
+    without, only what is already there is listed (no Maven, no compiler).
+    """
+    from ltv import sparkext
+
+    jars = fetch_jars() if fetch else spark_jars()
+    extension = sparkext.extension_jar(build_missing=fetch)
+    return jars + [str(extension)] if extension is not None else jars
+
+
 def main() -> None:
-    """``python -m ltv.jars``: fetch the jars and print the classpath list."""
+    """``python -m ltv.jars``: fetch the jars and print the classpath list (Delta + ltv's extension)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(",".join(fetch_jars(force=os.environ.get("LTV_JARS_FORCE") == "1")))
+    fetch_jars(force=os.environ.get("LTV_JARS_FORCE") == "1")
+    print(",".join(driver_jars()))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from collections.abc import Mapping
 
-from ltv import cds
+from ltv import cds, sparkext
 from ltv.config import SparkSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def get_spark(
     under_submit = launched_by_spark_submit()
     chosen_master = master or settings.master or (None if under_submit else DEFAULT_MASTER)
     if not under_submit:
-        from ltv.jars import fetch_jars
+        from ltv.jars import driver_jars
 
         conf.update(SESSION_DEFAULTS)
         # executors' Python workers must run the interpreter that has ltv and its dependencies
@@ -121,8 +121,9 @@ def get_spark(
         log4j = Path(__file__).with_name("data") / "log4j2.properties"
         if log4j.exists():
             conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{log4j}"
-        delta_jars = fetch_jars()
-        conf["spark.jars"] = ",".join(delta_jars)
+        # Delta's jars and, when it can be built, ltv's own extension (ltv/sparkext.py)
+        session_jars = driver_jars()
+        conf["spark.jars"] = ",".join(session_jars)
         conf["spark.driver.memory"] = settings.driver_memory
     if (chosen_master or "").startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -131,11 +132,13 @@ def get_spark(
             if not _collector_chosen(conf["spark.driver.extraJavaOptions"]):
                 conf["spark.driver.extraJavaOptions"] += f" {LOCAL_GC_OPTION}"
             # the class-data-sharing archive of `python -m ltv.cds`, when built (ltv/cds.py)
-            conf.update(cds.session_conf(delta_jars, conf["spark.driver.extraJavaOptions"]))
+            conf.update(cds.session_conf(session_jars, conf["spark.driver.extraJavaOptions"]))
     conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
     conf.update(settings.conf)
     conf.update(extra_conf or {})
     conf.update(REQUIRED_CONF)
+    if not under_submit and any(Path(jar).name.startswith(sparkext.JAR_PREFIX) for jar in session_jars):
+        conf["spark.sql.extensions"] += f",{sparkext.EXTENSION_CLASS}"
 
     builder = SparkSession.builder.appName(app_name)
     if chosen_master:

@@ -27,7 +27,8 @@ def test_a_collector_is_added_only_when_none_is_chosen(monkeypatch, options, env
 def test_the_running_session_has_ltvs_settings(spark):
     conf = spark.conf
     assert conf.get("spark.sql.session.timeZone") == "UTC"
-    assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    # Delta, and ltv's own extension (ltv/sparkext.py; compiled by make setup)
+    assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension,ltv.spark.LtvSparkExtensions"
     assert conf.get("spark.sql.codegen.aggregate.map.twolevel.enabled") == "false"
     assert spark.sparkContext.getConf().get("spark.shuffle.compress") == "false"  # local master
     # ltv adds the parallel collector unless the environment chose one when the JVM started
