@@ -31,6 +31,10 @@ rows). Refunds (amount < 0) are not purchases in ltv; lifetimes and DuckDB get t
 
     .venv/bin/python bench/bench_features.py [--sizes 1000000,10000000] [--workdir /tmp/ltv-bench]
 
+The Spark tools run in sessions as ltv starts them (``ltv.spark.get_spark``: the class-data-sharing
+archive and ltv's Spark extension when built); ``--spark-conf KEY=VALUE`` adds settings, e.g.
+``spark.ltv.collapsePartialAggregates.enabled=false`` to measure without the extension's rule.
+
 Results: printed table and ``bench/results/features.json``.
 """
 from __future__ import annotations
@@ -243,16 +247,19 @@ def _python_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[str], partitions: int) -> dict:
+def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[str], partitions: int,
+              spark_conf: dict[str, str] | None = None) -> dict:
     from pyspark.sql import functions as F
 
     from ltv.config import SparkSettings
     from ltv.features.pipeline import build_snapshot
     from ltv.features.rfm import rfm_summary
     from ltv.spark import get_spark, stop_spark
+    from ltv.sparkext import COLLAPSE_CONF
 
     t0 = time.perf_counter()
-    spark = get_spark(SparkSettings(master="local[*]", shuffle_partitions=partitions), app_name="bench-features")
+    spark = get_spark(SparkSettings(master="local[*]", shuffle_partitions=partitions), app_name="bench-features",
+                      extra_conf=spark_conf)
     spark_start_s = time.perf_counter() - t0
 
     def query():
@@ -284,6 +291,10 @@ def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[
                       "then_delta_write_s": round(delta.seconds, 2),
                       "output_columns": columns, "shuffle_partitions": partitions,
                       "cds_archive": archive,  # ltv/cds.py: the driver JVM's class-data-sharing archive
+                      # ltv/sparkext.py: loaded, and its rule on (spark.ltv.collapsePartialAggregates.enabled)
+                      "spark_extensions": spark.conf.get("spark.sql.extensions"),
+                      "collapse_partial_aggregates": spark.conf.get(COLLAPSE_CONF, "true"),
+                      "spark_conf": spark_conf or {},
                       "driver_memory": SparkSettings().driver_memory}}
 
 
@@ -337,7 +348,8 @@ def worker(args: argparse.Namespace) -> int:
     sample = json.loads(Path(args.sample_file).read_text())
     out.mkdir(parents=True, exist_ok=True)
     if args.worker in ("spark_rfm", "spark_snapshot"):
-        run = run_spark(args.worker, parquet, as_of, out, sample, args.shuffle_partitions)
+        run = run_spark(args.worker, parquet, as_of, out, sample, args.shuffle_partitions,
+                        dict(_key_value(item) for item in args.spark_conf))
     elif args.worker == "lifetimes":
         run = run_lifetimes(parquet, as_of, sample)
     else:
@@ -360,6 +372,11 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_value(item: str) -> tuple[str, str]:
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()
+
+
 # -- orchestration -----------------------------------------------------------------------------------
 def run_worker(tool: str, parquet: Path, args: argparse.Namespace, sample_file: Path, size: int) -> dict:
     """Run one tool in a fresh process with a timeout; the record (or a timeout / error record)."""
@@ -369,7 +386,8 @@ def run_worker(tool: str, parquet: Path, args: argparse.Namespace, sample_file: 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--parquet", str(parquet),
            "--as-of", args.as_of, "--out-dir", str(Path(args.workdir) / "out" / str(size)),
            "--sample-file", str(sample_file), "--result", str(result),
-           "--shuffle-partitions", str(args.shuffle_partitions)]
+           "--shuffle-partitions", str(args.shuffle_partitions),
+           *(option for item in args.spark_conf for option in ("--spark-conf", item))]
     timeout = args.lifetimes_timeout if tool == "lifetimes" else args.timeout
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -517,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default=DATA_END.isoformat(), help="observation end (its whole day included)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--shuffle-partitions", type=int, default=16)
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra Spark setting for the Spark tools (repeatable), e.g. "
+                             "spark.ltv.collapsePartialAggregates.enabled=false to measure without ltv's rule")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per Spark / DuckDB run")
     parser.add_argument("--lifetimes-timeout", type=int, default=1200, help="seconds per lifetimes run")
     parser.add_argument("--repeat", type=int, default=1,
@@ -528,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("--parquet", "--out-dir", "--sample-file", "--result"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for item in args.spark_conf:
+        if "=" not in item or not item.split("=", 1)[0].startswith("spark."):
+            parser.error(f"--spark-conf takes spark.KEY=VALUE, got {item!r}")
     if args.worker:
         return worker(args)
     if args.repeat < 1:
@@ -577,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         "as_of": args.as_of,
         "datasets": datasets,
         "duckdb_sql": DUCKDB_SQL.strip(),
+        "spark_conf": dict(_key_value(item) for item in args.spark_conf),
         "tolerance": TOLERANCE,
         "repeat": args.repeat,
         "results": records,

@@ -99,9 +99,9 @@ def test_only_the_newest_archives_are_kept(tmp_path):
 @pytest.mark.slow
 def test_a_fresh_session_loads_spark_and_delta_from_the_archive(tmp_path):
     """`make setup` built the archive; a session ltv starts maps it (the JVM's class-load log says so)."""
-    from ltv.jars import spark_jars
+    from ltv.jars import driver_jars
 
-    archive = cds.archive_path(spark_jars())
+    archive = cds.archive_path(driver_jars(fetch=False))
     if archive is None or not archive.is_file():
         pytest.fail(f"no class-data-sharing archive at {archive}: `make setup` builds it (python -m ltv.cds)")
     log = tmp_path / "classes.log"
@@ -125,6 +125,7 @@ def test_a_fresh_session_loads_spark_and_delta_from_the_archive(tmp_path):
             sources[name.strip()] = source
     assert sources["io.delta.sql.DeltaSparkSessionExtension"] == "shared objects file (top)"
     assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
+    assert sources["ltv.spark.LtvSparkExtensions"] == "shared objects file (top)"  # ltv's own jar (ltv/sparkext.py)
     # most of Spark's, Scala's and Delta's classes (lambdas and classes generated at run time are not archived)
     ours = [source for name, source in sources.items() if name.startswith(("org.apache.spark.", "scala.", "io.delta."))]
     archived = sum(source == "shared objects file (top)" for source in ours)
