@@ -78,6 +78,16 @@ def _collector_chosen(java_options: str) -> bool:
     return re.search(r"-XX:\+Use\w*GC\b", chosen) is not None
 
 
+def _joined(*class_lists: str) -> str:
+    """Comma-separated class names of every list, each once, in order of first appearance."""
+    names: list[str] = []
+    for class_list in class_lists:
+        for name in (class_list or "").split(","):
+            if name.strip() and name.strip() not in names:
+                names.append(name.strip())
+    return ",".join(names)
+
+
 def launched_by_spark_submit() -> bool:
     """True when this Python process was started by ``spark-submit`` (gateway already up)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -136,9 +146,19 @@ def get_spark(
     conf["spark.sql.shuffle.partitions"] = str(settings.shuffle_partitions)
     conf.update(settings.conf)
     conf.update(extra_conf or {})
+    # extensions add up: Delta's (required), the caller's or the launcher's, and ltv's own when
+    # its jar is on the classpath (ltv/sparkext.py; ./spark-submit.sh passes it to spark-submit)
+    requested = conf.get("spark.sql.extensions", "")
+    if under_submit:
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()  # attach to the launcher's JVM, whose spark.* settings SparkConf reads
+        requested = _joined(SparkConf().get("spark.sql.extensions", ""), requested)
+    ours = not under_submit and any(Path(jar).name.startswith(sparkext.JAR_PREFIX) for jar in session_jars)
     conf.update(REQUIRED_CONF)
-    if not under_submit and any(Path(jar).name.startswith(sparkext.JAR_PREFIX) for jar in session_jars):
-        conf["spark.sql.extensions"] += f",{sparkext.EXTENSION_CLASS}"
+    conf["spark.sql.extensions"] = _joined(
+        REQUIRED_CONF["spark.sql.extensions"], requested, sparkext.EXTENSION_CLASS if ours else ""
+    )
 
     builder = SparkSession.builder.appName(app_name)
     if chosen_master:

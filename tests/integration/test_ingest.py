@@ -266,3 +266,7 @@ def test_spark_submit_runs_the_ingest_job(repo_root, tmp_path):
     delta = [line for log in logs.glob("classes-*.log") for line in log.read_text().splitlines()
              if " io.delta.sql.DeltaSparkSessionExtension source: " in line]
     assert len(delta) == 1 and delta[0].endswith("source: shared objects file (top)"), delta
+    # and spark-submit.sh passed ltv's Spark extension (ltv/sparkext.py): the session loaded it
+    ours = [line for log in logs.glob("classes-*.log") for line in log.read_text().splitlines()
+            if " ltv.spark.LtvSparkExtensions source: " in line]
+    assert len(ours) == 1 and ours[0].endswith("source: shared objects file (top)"), ours

@@ -42,3 +42,14 @@ def test_the_running_session_has_ltvs_settings(spark):
 
     if SHORT_JVMS_ONLY:
         assert "PS Scavenge" in collectors, collectors
+
+
+def test_extensions_add_up_in_order_each_once():
+    """Delta's extension, the caller's or spark-submit's, and ltv's own are all kept (ltv.spark._joined)."""
+    joined = ltv_spark._joined(
+        "io.delta.sql.DeltaSparkSessionExtension",
+        "com.example.Ext, io.delta.sql.DeltaSparkSessionExtension,ltv.spark.LtvSparkExtensions",
+        "",
+        "ltv.spark.LtvSparkExtensions",
+    )
+    assert joined == "io.delta.sql.DeltaSparkSessionExtension,com.example.Ext,ltv.spark.LtvSparkExtensions"
