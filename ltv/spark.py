@@ -10,12 +10,13 @@ session time zone and laptop-friendly defaults are always set the same way.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ltv import cds, sparkext
 from ltv.config import SparkSettings
@@ -185,6 +186,20 @@ def _check_session(spark) -> None:
             "or pass --packages "
             f"{DELTA_PACKAGE} --conf spark.sql.extensions={REQUIRED_CONF['spark.sql.extensions']}"
         )
+
+
+@contextlib.contextmanager
+def restored_conf(spark, keys: Iterable[str]) -> Iterator[None]:
+    """Put the session settings ``keys`` back as they were on exit (unset when they were unset)."""
+    saved = {key: spark.conf.get(key, None) for key in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def stop_spark() -> None:

@@ -161,15 +161,10 @@ def feast_session(spark) -> Iterator[None]:
         raise RuntimeError("no active SparkSession: start it with ltv.spark.get_spark() before using Feast")
     if spark.conf.get("spark.sql.session.timeZone", None) != "UTC":
         raise RuntimeError("Feast's point-in-time join needs spark.sql.session.timeZone=UTC; use ltv.spark.get_spark()")
-    saved = {key: spark.conf.get(key, None) for key in _FEAST_SESSION_CONF}
-    try:
+    from ltv.spark import restored_conf
+
+    with restored_conf(spark, _FEAST_SESSION_CONF):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def ensure_sources(lake) -> None:

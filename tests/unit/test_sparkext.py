@@ -16,21 +16,15 @@ import pytest
 from pyspark.sql import functions as F
 
 from ltv import sparkext
+from ltv.spark import restored_conf
 
 
 @contextmanager
 def sql_conf(spark, **settings):
-    before = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    with restored_conf(spark, settings):
+        for key, value in settings.items():
+            spark.conf.set(key, value)
         yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def run(spark, build, collapse: bool, **settings):
