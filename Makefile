@@ -10,23 +10,24 @@ STAMP  := $(VENV)/.ltv-installed
 help:
 	@echo "make demo | make test | make setup | make bench | make clean"
 
-# The class-data-sharing archive (ltv/cds.py) is checked on every setup: built once per JDK and
-# jars (1-2 min, ~200 MB under ~/.cache/ltv/cds), instant when present; LTV_CDS=0 skips it.
+# The class-data-sharing archive (ltv/runtime/cds.py), a start-up cache only, is checked on every
+# setup: built once per JDK and jars (1-2 min, ~200 MB under ~/.cache/ltv/cds), instant when
+# present; LTV_CDS=0 skips it. Needs a JRE and Maven (`mvn`, to fetch Delta's jars once), no javac.
 setup: $(STAMP)
-	@$(BIN)/python -m ltv.cds --quiet
+	@$(BIN)/python -m ltv.runtime.cds --quiet
 
 $(STAMP): pyproject.toml ltv/data/delta-jars-pom.xml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m ltv.jars
+	$(BIN)/python -m ltv.runtime.jars
 	touch $(STAMP)
 
 jars: setup
-	LTV_JARS_FORCE=1 $(BIN)/python -m ltv.jars
+	LTV_JARS_FORCE=1 $(BIN)/python -m ltv.runtime.jars
 
 cds: setup
-	$(BIN)/python -m ltv.cds --force
+	$(BIN)/python -m ltv.runtime.cds --force
 
 demo: setup
 	$(BIN)/ltv demo

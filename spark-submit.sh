@@ -36,11 +36,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-JARS="$("$PY" -m ltv.jars 2>/dev/null | tail -1)"
-if [[ -z "$JARS" ]]; then echo "spark-submit.sh: could not fetch the Delta jars (python -m ltv.jars)" >&2; exit 1; fi
-# ltv's Spark extension (ltv/sparkext.py) is in that list when it could be compiled
-EXTENSIONS="io.delta.sql.DeltaSparkSessionExtension"
-[[ "$JARS" == *"/ltv-spark-ext-"* ]] && EXTENSIONS+=",ltv.spark.LtvSparkExtensions"
+JARS="$("$PY" -m ltv.runtime.jars 2>/dev/null | tail -1)"
+if [[ -z "$JARS" ]]; then echo "spark-submit.sh: could not fetch the Delta jars (python -m ltv.runtime.jars)" >&2; exit 1; fi
 
 EXTRA=()
 if [[ "$MASTER" != local* ]]; then
@@ -51,10 +48,10 @@ if [[ "$MASTER" != local* ]]; then
 fi
 
 # local masters: the driver JVM maps ltv's class-data-sharing archive when `make setup` built one
-# (ltv/cds.py); two lines, class path and Java options, both empty without an archive
+# (ltv/runtime/cds.py, a start-up cache only); two lines, class path and Java options, both empty without one
 CDS_CLASSPATH=""; CDS_OPTIONS=""
 if [[ "$MASTER" == local* ]]; then
-  { IFS= read -r CDS_CLASSPATH; IFS= read -r CDS_OPTIONS; } < <("$PY" -m ltv.cds --driver-options 2>/dev/null || true) || true
+  { IFS= read -r CDS_CLASSPATH; IFS= read -r CDS_OPTIONS; } < <("$PY" -m ltv.runtime.cds --driver-options 2>/dev/null || true) || true
   [[ -n "$CDS_CLASSPATH" ]] && EXTRA+=(--driver-class-path "$CDS_CLASSPATH")
 fi
 
@@ -67,7 +64,7 @@ export PYSPARK_PYTHON="$PY" PYSPARK_DRIVER_PYTHON="$PY" SPARK_LOCAL_IP="${SPARK_
 exec "$SUBMIT" \
   --master "$MASTER" \
   --jars "$JARS" \
-  --conf "spark.sql.extensions=$EXTENSIONS" \
+  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
   --conf "spark.driver.extraJavaOptions=-Duser.timezone=UTC${LOG4J:+ -Dlog4j2.configurationFile=file:$LOG4J}${CDS_OPTIONS:+ $CDS_OPTIONS}" \

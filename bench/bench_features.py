@@ -31,9 +31,9 @@ rows). Refunds (amount < 0) are not purchases in ltv; lifetimes and DuckDB get t
 
     .venv/bin/python bench/bench_features.py [--sizes 1000000,10000000] [--workdir /tmp/ltv-bench]
 
-The Spark tools run in sessions as ltv starts them (``ltv.spark.get_spark``: the class-data-sharing
-archive and ltv's Spark extension when built); ``--spark-conf KEY=VALUE`` adds settings, e.g.
-``spark.ltv.collapsePartialAggregates.enabled=false`` to measure without the extension's rule.
+The Spark tools run in sessions as ltv starts them (``ltv.runtime.session.get_spark``: stock Spark +
+Delta, the class-data-sharing archive when built); ``--spark-conf KEY=VALUE`` adds settings, e.g.
+``spark.sql.adaptive.enabled=false``.
 
 Results: printed table and ``bench/results/features.json``.
 """
@@ -254,8 +254,7 @@ def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[
     from ltv.config import SparkSettings
     from ltv.features.pipeline import build_snapshot
     from ltv.features.rfm import rfm_summary
-    from ltv.spark import get_spark, stop_spark
-    from ltv.sparkext import COLLAPSE_CONF
+    from ltv.runtime.session import get_spark, stop_spark
 
     t0 = time.perf_counter()
     spark = get_spark(SparkSettings(master="local[*]", shuffle_partitions=partitions), app_name="bench-features",
@@ -285,15 +284,14 @@ def run_spark(kind: str, parquet: Path, as_of: dt.date, out: Path, sample: list[
     columns = len(result.columns)
     options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", "")
     archive = next((o.split("=", 1)[1] for o in options.split() if o.startswith("-XX:SharedArchiveFile=")), None)
+    extensions = spark.conf.get("spark.sql.extensions")
     stop_spark()
     return {"timing": timing, "rows": rows, "sample": picked, "sink": "parquet (cold JVM; as DuckDB's COPY)",
             "extra": {"spark_start_s": round(spark_start_s, 2), "warm_noop_s": round(warm.seconds, 2),
                       "then_delta_write_s": round(delta.seconds, 2),
                       "output_columns": columns, "shuffle_partitions": partitions,
-                      "cds_archive": archive,  # ltv/cds.py: the driver JVM's class-data-sharing archive
-                      # ltv/sparkext.py: loaded, and its rule on (spark.ltv.collapsePartialAggregates.enabled)
-                      "spark_extensions": spark.conf.get("spark.sql.extensions"),
-                      "collapse_partial_aggregates": spark.conf.get(COLLAPSE_CONF, "true"),
+                      "cds_archive": archive,  # ltv/runtime/cds.py: the driver JVM's class-data-sharing archive
+                      "spark_extensions": extensions,
                       "spark_conf": spark_conf or {},
                       "driver_memory": SparkSettings().driver_memory}}
 
@@ -537,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="extra Spark setting for the Spark tools (repeatable), e.g. "
-                             "spark.ltv.collapsePartialAggregates.enabled=false to measure without ltv's rule")
+                             "spark.sql.adaptive.enabled=false")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per Spark / DuckDB run")
     parser.add_argument("--lifetimes-timeout", type=int, default=1200, help="seconds per lifetimes run")
     parser.add_argument("--repeat", type=int, default=1,

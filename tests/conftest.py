@@ -25,7 +25,7 @@ os.environ.setdefault("JDK_JAVA_OPTIONS", SHORT_JVM_OPTIONS)
 @pytest.fixture(scope="session")
 def spark():
     from ltv.config import SparkSettings
-    from ltv.spark import get_spark
+    from ltv.runtime.session import get_spark
 
     if SHORT_JVMS_ONLY:
         del os.environ["JDK_JAVA_OPTIONS"]  # read once, when the JVM starts

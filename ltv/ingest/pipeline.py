@@ -12,15 +12,12 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -32,13 +29,11 @@ from ltv.ingest import rules
 from ltv.ingest.reader import apply_mapping, read_source, require_columns
 from ltv.lake.io import Lake
 from ltv.lake.tables import CUSTOMERS, QUARANTINE, TRANSACTIONS
+from ltv.runtime import faults
 
 log = logging.getLogger(__name__)
 
 REQUIRED_TRANSACTION_COLUMNS = ("customer_id", "event_ts", "amount")
-#: test hook: path of a marker file; when set, the transactions write touches it and pauses,
-#: so a test can kill the process in the middle of a Delta write.
-PAUSE_ENV = "LTV_TEST_PAUSE_DURING_WRITE"
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -159,7 +154,8 @@ def ingest_transactions(
         )
         lake.ensure(TRANSACTIONS.name)
         if result.accepted_new:
-            lake.merge_insert_new(TRANSACTIONS.name, _maybe_pause(new_rows))
+            # a reliability test can stop the tasks writing these rows here (ltv.runtime.faults; inert otherwise)
+            lake.merge_insert_new(TRANSACTIONS.name, faults.in_tasks(new_rows, "ingest.transactions.write"))
         result.table_version = lake.version(TRANSACTIONS.name)
 
         rejected = checked.where(F.col("reason").isNotNull())
@@ -185,20 +181,6 @@ def _write_quarantine(lake: Lake, rejected: DataFrame, target: str, source_name:
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
     )
     lake.merge_insert_new(QUARANTINE.name, rows)
-
-
-def _maybe_pause(df: DataFrame) -> DataFrame:
-    marker = os.environ.get(PAUSE_ENV)
-    if not marker:
-        return df
-
-    def pause(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            Path(marker).touch()
-            time.sleep(300)
-            yield batch
-
-    return df.mapInPandas(pause, df.schema)
 
 
 # -- customers --------------------------------------------------------------------------

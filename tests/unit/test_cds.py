@@ -1,6 +1,8 @@
-"""The class-data-sharing archive of the driver JVM (ltv/cds.py): when it is used, and that it really is."""
+"""The class-data-sharing archive of the driver JVM (ltv/runtime/cds.py): when it is used, that it
+really is, and that it is a start-up cache only (same results with and without it)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ltv import cds
+from ltv.runtime import cds
+from ltv.runtime.jars import spark_jars
 
 
 @pytest.fixture()
@@ -32,23 +35,32 @@ def archive_dir(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture()
+def java(jars):
+    if cds.archive_path(jars) is None:
+        pytest.skip("no `java` on this machine (JAVA_HOME or PATH): there is no archive to name")
+
+
 def test_no_archive_no_settings(archive_dir, jars):
     assert cds.session_conf(jars, "-Duser.timezone=UTC") == {}
 
 
-def test_an_archive_for_these_jars_is_used(archive_dir, jars):
+def test_an_archive_for_these_jars_is_used(archive_dir, jars, java):
     path = cds.archive_path(jars)
-    assert path is not None and path.parent == archive_dir
+    assert path.parent == archive_dir
     path.parent.mkdir(parents=True)
     path.write_bytes(b"archive")
     conf = cds.session_conf(jars, "-Duser.timezone=UTC")
+    assert set(conf) == {"spark.driver.extraClassPath", "spark.driver.extraJavaOptions"}
     assert conf["spark.driver.extraClassPath"] == os.pathsep.join(jars)
     options = conf["spark.driver.extraJavaOptions"]
     assert options.startswith("-Duser.timezone=UTC ") and f"-XX:SharedArchiveFile={path}" in options
-    assert "-Xshare:auto" in options  # a stale archive is ignored, never fatal
+    # a start-up cache only: where classes come from and what is logged, nothing else
+    added = options.removeprefix("-Duser.timezone=UTC ").split()
+    assert added == [f"-XX:SharedArchiveFile={path}", "-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
 
 
-def test_using_an_archive_keeps_it_from_pruning(archive_dir, jars, tmp_path):
+def test_using_an_archive_keeps_it_from_pruning(archive_dir, jars, java):
     path = cds.archive_path(jars)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"archive")
@@ -58,12 +70,12 @@ def test_using_an_archive_keeps_it_from_pruning(archive_dir, jars, tmp_path):
         other.write_bytes(b"x")
         os.utime(other, (2_000_000, 2_000_000))  # ... others built since
     cds.session_conf(jars, "")  # ... but used now
-    cds._prune(path.parent, keep=3)
+    cds.prune(path.parent, keep=3)
     assert path.is_file()
     assert len(list(path.parent.glob("ltv-driver-*.jsa"))) == 3
 
 
-def test_switched_off(archive_dir, jars, monkeypatch):
+def test_switched_off(archive_dir, jars, monkeypatch, java):
     path = cds.archive_path(jars)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"archive")
@@ -71,7 +83,7 @@ def test_switched_off(archive_dir, jars, monkeypatch):
     assert cds.session_conf(jars, "") == {}
 
 
-def test_the_name_follows_the_jars(archive_dir, jars):
+def test_the_name_follows_the_jars(archive_dir, jars, java):
     before = cds.archive_path(jars)
     Path(jars[0]).write_bytes(b"PK another build of the same jar")
     assert cds.archive_path(jars) != before
@@ -91,50 +103,88 @@ def test_only_the_newest_archives_are_kept(tmp_path):
         path.write_bytes(b"x")
         os.utime(path, (1_000_000 + age, 1_000_000 + age))
     (tmp_path / "other.txt").write_text("not an archive")
-    cds._prune(tmp_path, keep=3)
+    cds.prune(tmp_path, keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ltv-driver-c.jsa", "ltv-driver-d.jsa", "ltv-driver-e.jsa", "other.txt"]
 
 
-@pytest.mark.slow
-def test_a_fresh_session_loads_spark_and_delta_from_the_archive(tmp_path):
-    """`make setup` built the archive; a session ltv starts maps it (the JVM's class-load log says so)."""
-    from ltv.jars import driver_jars
+def test_using_the_archive_never_starts_a_session():
+    """ltv.runtime.cds names the archive and its options; only the build's child process needs Spark."""
+    probe = "import sys, ltv.runtime.cds; print(sorted(m for m in sys.modules if m.startswith(('ltv.', 'pyspark'))))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = proc.stdout
+    assert "ltv.runtime.session" not in loaded and "ltv.runtime.cds_build" not in loaded and "pyspark" not in loaded
 
-    archive = cds.archive_path(driver_jars(fetch=False))
+
+def test_the_recording_workload_refuses_to_run_outside_a_build(monkeypatch):
+    from ltv.runtime import cds_build
+
+    monkeypatch.delenv(cds.DUMP_VARIABLE, raising=False)
+    assert cds_build.main() == 2
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    from ltv.config import SparkSettings
+    from ltv.runtime.session import get_spark
+    spark = get_spark(SparkSettings(master="local[1]", shuffle_partitions=2), app_name="cds-check")
+    rows = [(f"c{i % 7}", float(i % 11) - 3.0, i) for i in range(500)]
+    frame = spark.createDataFrame(rows, "customer_id string, amount double, n long")
+    frame.write.format("delta").save(sys.argv[1])
+    summary = (spark.read.format("delta").load(sys.argv[1]).groupBy("customer_id")
+               .agg({"amount": "sum", "n": "max", "*": "count"}).orderBy("customer_id"))
+    print(json.dumps([list(r) for r in summary.collect()]))
+    spark.stop()
+""")
+
+
+@pytest.mark.slow
+def test_a_fresh_session_loads_spark_and_delta_from_the_archive_and_gets_the_same_results(tmp_path):
+    """`make setup` built the archive; a session ltv starts maps it (the JVM's class-load log says so),
+    and the same query gives the same rows without it (LTV_CDS=0)."""
+    jars = spark_jars()
+    if not jars:
+        pytest.skip("Delta's jars are not fetched yet: `make setup` (python -m ltv.runtime.jars) fetches them")
+    archive = cds.archive_path(jars)
     if archive is None or not archive.is_file():
-        pytest.fail(f"no class-data-sharing archive at {archive}: `make setup` builds it (python -m ltv.cds)")
-    log = tmp_path / "classes.log"
-    child = textwrap.dedent("""
-        import sys
-        from ltv.config import SparkSettings
-        from ltv.spark import get_spark
-        spark = get_spark(SparkSettings(master="local[1]"), app_name="cds-check")
-        assert spark.range(3).count() == 3
-        spark.stop()
-    """)
-    env = {**os.environ, "JDK_JAVA_OPTIONS": f"-XX:+UseSerialGC -Xlog:class+load=info:file={log}"}
-    env.pop(cds.SWITCH, None)
-    env.pop(cds.DIR_VARIABLE, None)
-    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sources = {}
-    for line in log.read_text().splitlines():
-        if " source: " in line:
-            name, source = line.split("] ", 1)[-1].split(" source: ", 1)
-            sources[name.strip()] = source
-    assert sources["io.delta.sql.DeltaSparkSessionExtension"] == "shared objects file (top)"
-    assert sources["org.apache.spark.sql.SparkSession"] == "shared objects file (top)"
-    assert sources["ltv.spark.LtvSparkExtensions"] == "shared objects file (top)"  # ltv's own jar (ltv/sparkext.py)
-    # most of Spark's, Scala's and Delta's classes (lambdas and classes generated at run time are not archived)
-    ours = [source for name, source in sources.items() if name.startswith(("org.apache.spark.", "scala.", "io.delta."))]
-    archived = sum(source == "shared objects file (top)" for source in ours)
-    assert archived / len(ours) > 0.5, (archived, len(ours))  # 0.70 measured; 0 without the archive
+        pytest.skip(f"no class-data-sharing archive at {archive} (optional start-up cache): "
+                    "`make setup` builds it (python -m ltv.runtime.cds)")
+    results = {}
+    for switch in ("1", "0"):
+        log = tmp_path / f"classes-{switch}.log"
+        env = {**os.environ, "JDK_JAVA_OPTIONS": f"-XX:+UseSerialGC -Xlog:class+load=info:file={log}",
+               cds.SWITCH: switch}
+        env.pop(cds.DIR_VARIABLE, None)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / f"delta-{switch}")], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[switch] = json.loads(proc.stdout.strip().splitlines()[-1])
+        sources = {}
+        for line in log.read_text().splitlines():
+            if " source: " in line:
+                name, source = line.split("] ", 1)[-1].split(" source: ", 1)
+                sources[name.strip()] = source
+        shared = "shared objects file (top)"
+        if switch == "0":
+            assert shared not in sources.values()
+            continue
+        assert sources["io.delta.sql.DeltaSparkSessionExtension"] == shared
+        assert sources["org.apache.spark.sql.SparkSession"] == shared
+        # most of Spark's, Scala's and Delta's classes (lambdas and classes generated at run time are not archived)
+        ours = [source for name, source in sources.items() if name.startswith(("org.apache.spark.", "scala.", "io.delta."))]
+        archived = sum(source == shared for source in ours)
+        assert archived / len(ours) > 0.5, (archived, len(ours))  # ~0.7 measured; 0 without the archive
+    assert results["1"] == results["0"] and len(results["1"]) == 7
 
 
 def test_a_failed_build_leaves_no_archive_and_does_not_raise(archive_dir, caplog):
     """`make setup` goes on without an archive when the build cannot finish (here: a timeout)."""
-    with caplog.at_level("WARNING", logger="ltv.cds"):
+    if not spark_jars():
+        pytest.skip("Delta's jars are not fetched yet (`make setup`): a build would first run Maven")
+    if cds.archive_path(spark_jars()) is None:
+        pytest.skip("no `java` on this machine (JAVA_HOME or PATH): nothing to build")
+    with caplog.at_level("WARNING", logger="ltv.runtime.cds"):
         assert cds.build(timeout_s=0.01) is None
     assert "could not build the class-data-sharing archive" in caplog.text
     assert not list(archive_dir.glob("*"))
