@@ -104,7 +104,7 @@ def prepare(args: argparse.Namespace) -> int:
     from pyspark.sql import functions as F
 
     from ltv.config import FeatureSettings, SparkSettings
-    from ltv.spark import get_spark, stop_spark
+    from ltv.runtime.session import get_spark, stop_spark
 
     spark = get_spark(SparkSettings(master="local[*]", shuffle_partitions=args.shuffle_partitions), app_name="bench-scoring-prep")
     transactions = spark.read.parquet(str(p["transactions"]))
@@ -152,14 +152,14 @@ def run_spark(model_dir: Path, snapshot: Path, horizon: int, sample: list[str], 
     from pyspark.sql import functions as F
 
     from ltv.config import SparkSettings
-    from ltv.models.base import LTVModel
+    from ltv.models.registry import load_model
     from ltv.scoring.predict import predict_spark
-    from ltv.spark import get_spark, stop_spark
+    from ltv.runtime.session import get_spark, stop_spark
 
     t0 = time.perf_counter()
     spark = get_spark(SparkSettings(master="local[*]", shuffle_partitions=partitions), app_name="bench-scoring")
     spark_start_s = time.perf_counter() - t0
-    model = LTVModel.load(model_dir)
+    model = load_model(model_dir)
     features = spark.read.parquet(str(snapshot))
     rows = features.count()
     keep = ("business_line", "customer_id", "as_of")
@@ -179,9 +179,9 @@ def run_spark(model_dir: Path, snapshot: Path, horizon: int, sample: list[str], 
 def run_ltv_pandas(model_dir: Path, snapshot: Path, horizon: int, sample: list[str]) -> dict:
     import pandas as pd
 
-    from ltv.models.base import LTVModel
+    from ltv.models.registry import load_model
 
-    model = LTVModel.load(model_dir)
+    model = load_model(model_dir)
     t0 = time.perf_counter()
     frame = pd.read_parquet(snapshot)
     load_s = time.perf_counter() - t0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ltv.config import FeatureSettings, load_config
 from ltv.lake.io import Lake
-from ltv.spark import get_spark
+from ltv.runtime.session import get_spark
 from ltv.training.data import KnownData, training_data
 
 

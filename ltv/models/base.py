@@ -9,7 +9,9 @@ Modelled on scikit-learn's estimator contract:
 * ``predict(features, horizon_days)`` returns one row per input row with
   :data:`PREDICTION_COLUMNS`, in the input's order, never NaN or negative;
 * ``save(dir)`` / ``load(dir)`` persist JSON only (``model.json`` plus library-native JSON
-  files such as XGBoost's); nothing is ever pickled, so loading runs no code.
+  files such as XGBoost's); nothing is ever pickled, so loading runs no code. Loading a
+  directory by the model name saved in it is the registry's
+  (:func:`ltv.models.registry.load_model`); this module knows no model names.
 
 Units: monetary values are in the input currency; ``frequency``, ``recency`` and ``T`` are in
 the feature snapshot's ``time_unit`` (``days`` or ``weeks``), recorded at fit time in
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -187,27 +191,73 @@ class LTVModel(ABC):
             "metadata": metadata or {},
         }
         path = directory / MODEL_FILE
-        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=_json_default))
+        path.write_text(json.dumps(document, indent=2, sort_keys=True, default=json_default))
         return path
 
     @classmethod
     def load(cls, directory: str | Path) -> LTVModel:
-        """Rebuild a fitted model from :meth:`save`'s output (JSON only; runs no stored code)."""
-        from ltv.models.registry import get_model_class
+        """Rebuild a fitted ``cls`` model from :meth:`save`'s output (JSON only; runs no stored code).
 
+        On a concrete model class (``BGNBDGammaGamma.load(path)``) the directory must hold that
+        model. To load whatever model a directory holds, by the name saved in it, use
+        :func:`ltv.models.registry.load_model`: the registry knows the names, this interface
+        does not. ``LTVModel.load(path)`` on the base class still does that for one release
+        (deprecated in 0.2, through the loader the registry installs; see :func:`install_loader`).
+        """
         directory = Path(directory)
-        path = directory / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"no {MODEL_FILE} in {directory}; is this a saved ltv model?")
-        document = json.loads(path.read_text())
-        if document.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported format_version {document.get('format_version')}")
-        model_cls = get_model_class(document["model"])
-        if cls is not LTVModel and not issubclass(model_cls, cls):
-            raise TypeError(f"{path} holds a {model_cls.__name__}, not a {cls.__name__}")
-        model = model_cls(**document["params"])
-        model._set_state(document["state"], directory)
+        document = read_document(directory)
+        if not cls.name or inspect.isabstract(cls):
+            return _load_by_name(cls, directory)
+        if document["model"] != cls.name:
+            raise TypeError(
+                f"{directory / MODEL_FILE} holds a {document['model']!r} model, not a {cls.__name__} "
+                f"({cls.name!r}); load it with ltv.models.registry.load_model"
+            )
+        return cls.from_document(document, directory)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], directory: Path) -> LTVModel:
+        """A fitted ``cls`` from a ``model.json`` document (hyperparameters + state) and its directory."""
+        model = cls(**document["params"])
+        model._set_state(document["state"], Path(directory))
         return model
+
+
+#: loads a saved model by the name in its model.json; installed by ltv.models.registry (which
+#: ``ltv.models`` imports first), used only by the deprecated ``LTVModel.load`` on a base class
+_loader: list[Callable[[Path], LTVModel]] = []
+
+
+def install_loader(loader: Callable[[Path], LTVModel]) -> None:
+    """Let ``LTVModel.load`` on a base class load by name (deprecated; the registry calls this)."""
+    _loader[:] = [loader]
+
+
+def _load_by_name(cls: type[LTVModel], directory: Path) -> LTVModel:
+    if not _loader:
+        raise TypeError(f"{cls.__name__}.load cannot tell which model {directory} holds; "
+                        "use ltv.models.registry.load_model(directory)")
+    warnings.warn(
+        f"{cls.__name__}.load(directory) is deprecated and goes in ltv 0.3; "
+        "use ltv.models.registry.load_model(directory)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    model = _loader[0](directory)
+    if not isinstance(model, cls):
+        raise TypeError(f"{directory / MODEL_FILE} holds a {type(model).__name__}, not a {cls.__name__}")
+    return model
+
+
+def read_document(directory: str | Path) -> dict[str, Any]:
+    """The ``model.json`` document of a saved model, its format version checked."""
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {MODEL_FILE} in {directory}; is this a saved ltv model?")
+    document = json.loads(path.read_text())
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {document.get('format_version')}")
+    return document
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
@@ -223,7 +273,7 @@ def horizon_in_units(horizon_days: int, time_unit: str) -> float:
         raise ValueError(f"unknown time_unit {time_unit!r}; use one of {sorted(DAYS_PER_UNIT)}") from None
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):

@@ -1,17 +1,28 @@
 """Model registry by name: adding a model is one module plus one ``@register`` line.
 
+It maps names (``baseline``, ``bgnbd_gg``, ``pareto_gg``, ``xgboost``, ``hybrid``, ``shuffled``)
+to classes and loads a saved model by the name recorded in its ``model.json``
+(:func:`load_model`).
+
 (Not to be confused with the MLflow model registry, which tracks fitted *versions*.)
 """
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from ltv.models.base import LTVModel
+from ltv.models.base import LTVModel, install_loader, read_document
 
 _MODELS: dict[str, type[LTVModel]] = {}
 
 # Modules whose import registers the built-in models.
-BUILTIN_MODULES = ("ltv.models.baseline", "ltv.models.btyd", "ltv.models.xgb", "ltv.models.diagnostics")
+BUILTIN_MODULES = (
+    "ltv.models.baseline",
+    "ltv.models.btyd.model",
+    "ltv.models.boosted.boosters",
+    "ltv.models.boosted.hybrid",
+    "ltv.models.diagnostics",
+)
 
 
 def register(cls: type[LTVModel]) -> type[LTVModel]:
@@ -56,3 +67,16 @@ def default_candidates() -> list[str]:
 def create_model(name: str, **params) -> LTVModel:
     """Instantiate a registered model with hyperparameters."""
     return get_model_class(name)(**params)
+
+
+def load_model(directory: str | Path) -> LTVModel:
+    """Rebuild the fitted model saved in ``directory`` (by :meth:`LTVModel.save`), whatever its class.
+
+    The class is the registered one named in ``model.json``; the state is JSON only, so loading
+    runs no stored code. Models saved by ltv 0.1 load unchanged.
+    """
+    document = read_document(directory)
+    return get_model_class(document["model"]).from_document(document, Path(directory))
+
+
+install_loader(load_model)  # the deprecated LTVModel.load(directory) on the base class

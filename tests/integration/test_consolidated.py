@@ -13,7 +13,7 @@ from ltv.config import LTVConfig
 from ltv.errors import ConfigError
 from ltv.ingest.pipeline import ingest_transactions
 from ltv.lake.io import Lake
-from ltv.models.xgb import HybridLTV
+from ltv.models.boosted import HybridLTV
 from ltv.scoring.score import score_line
 from ltv.training.registry import ModelRegistry
 from ltv.training.train import train

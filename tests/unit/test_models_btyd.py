@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltv.models import _btyd_fit as bf
-from ltv.models import _btyd_math as bm
 from ltv.models.base import TrainingData
 from ltv.models.btyd import BGNBDGammaGamma, ParetoNBDGammaGamma
+from ltv.models.btyd import fit as bf
+from ltv.models.btyd import math as bm
+from ltv.models.btyd import optimum
 
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PUBLISHED_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
@@ -78,16 +79,92 @@ def test_pareto_gg_matches_published_cdnow(pareto: ParetoNBDGammaGamma) -> None:
     assert pareto.purchase_fit_["log_likelihood"] == pytest.approx(-9595.0, abs=0.1)
 
 
+def layout(rows: pd.DataFrame, order: str) -> pd.DataFrame:
+    """The same rows in another order: as given, reversed, or shuffled (seeded)."""
+    if order == "reversed":
+        return rows.iloc[::-1].reset_index(drop=True)
+    if order == "shuffled":
+        return rows.sample(frac=1.0, random_state=20240101).reset_index(drop=True)
+    return rows
+
+
+ORDERS = ["as_given", "reversed", "shuffled"]
+
+
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("fit", [bf.fit_bgnbd, bf.fit_pareto_nbd], ids=["bgnbd", "pareto"])
-def test_condensed_fit_equals_per_customer_fit(fit, cdnow: pd.DataFrame, cdnow_data: TrainingData) -> None:
-    per_customer = cdnow[["frequency", "recency", "T"]].assign(weight=1)
-    assert_close(fit(cdnow_data.patterns, 0.1).params, fit(per_customer, 0.1).params, rel=1e-4)
+def test_condensed_fit_equals_per_customer_fit(fit, order: str, cdnow: pd.DataFrame, cdnow_data: TrainingData) -> None:
+    per_customer = layout(cdnow[["frequency", "recency", "T"]].assign(weight=1), order)
+    condensed_fit = fit(layout(cdnow_data.patterns, order), 0.1)
+    per_customer_fit = fit(per_customer, 0.1)
+    assert condensed_fit.penalizer == per_customer_fit.penalizer == 0.0
+    assert_close(condensed_fit.params, per_customer_fit.params, rel=1e-4)
+    assert max(condensed_fit.newton_step, per_customer_fit.newton_step) <= optimum.PARAM_TOL
 
 
-def test_condensed_gamma_gamma_equals_per_customer(cdnow: pd.DataFrame, cdnow_data: TrainingData) -> None:
-    buyers = cdnow[cdnow["frequency"] > 0][["frequency", "monetary_value"]].assign(weight=1)
-    condensed_fit = bf.fit_gamma_gamma(cdnow_data.spend_patterns, 0.1)
+@pytest.mark.parametrize("order", ORDERS)
+def test_condensed_gamma_gamma_equals_per_customer(order: str, cdnow: pd.DataFrame, cdnow_data: TrainingData) -> None:
+    buyers = layout(cdnow[cdnow["frequency"] > 0][["frequency", "monetary_value"]].assign(weight=1), order)
+    condensed_fit = bf.fit_gamma_gamma(layout(cdnow_data.spend_patterns, order), 0.1)
     assert_close(condensed_fit.params, bf.fit_gamma_gamma(buyers, 0.1).params, rel=1e-4)
+
+
+def test_fits_reach_the_optimum_to_the_stated_tolerance(cdnow: pd.DataFrame, cdnow_data: TrainingData) -> None:
+    """Every returned fit is a stationary point with a positive definite Hessian, within PARAM_TOL."""
+    for fit, names in ((bf.fit_bgnbd, ("r", "alpha", "a", "b")), (bf.fit_pareto_nbd, ("r", "alpha", "s", "beta"))):
+        result = fit(cdnow_data.patterns, 0.0)
+        f, rec, age, w = (cdnow_data.patterns[c].to_numpy(float) for c in ("frequency", "recency", "T", "weight"))
+        likelihood = bm.bgnbd_log_likelihood if fit is bf.fit_bgnbd else bm.pareto_log_likelihood
+
+        def objective(log_params: np.ndarray) -> float:
+            return -float((w * likelihood(dict(zip(names, np.exp(log_params))), f, rec, age)).sum()) / w.sum()
+
+        x = np.log([result.params[n] for n in names])
+        gradient = optimum.fourth_order_gradient(objective, x)
+        hessian = optimum.central_hessian(objective, x)
+        assert np.all(np.linalg.eigvalsh(hessian) > 0)
+        assert np.max(np.abs(np.linalg.solve(hessian, gradient))) <= optimum.PARAM_TOL
+
+
+def test_where_the_first_stage_stops_does_not_matter(cdnow_data: TrainingData, monkeypatch) -> None:
+    """The answer is the optimum, not where the quasi-Newton stage happened to stop (the old failure)."""
+    reference = bf.fit_pareto_nbd(cdnow_data.patterns, 0.0).params
+    monkeypatch.setattr(optimum, "MAX_ITER", 3)  # stage 1 stops far from the optimum
+    assert_close(bf.fit_pareto_nbd(cdnow_data.patterns, 0.0).params, reference, rel=1e-6)
+    assert_close(reference, PUBLISHED_PARETO, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "gradient", "params"),
+    [
+        (bm.bgnbd_log_likelihood, bm.bgnbd_log_likelihood_gradient, PUBLISHED_BGNBD),
+        (bm.gamma_gamma_log_likelihood, bm.gamma_gamma_log_likelihood_gradient, PUBLISHED_GG),
+    ],
+    ids=["bgnbd", "gamma_gamma"],
+)
+def test_analytic_gradients_match_finite_differences(likelihood, gradient, params, cdnow: pd.DataFrame) -> None:
+    buyers = cdnow[cdnow["frequency"] > 0]
+    if "p" in params:
+        args = (buyers["frequency"].to_numpy(float), buyers["monetary_value"].to_numpy(float))
+    else:
+        args = tuple(cdnow[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    analytic = gradient(params, *args)
+    for name, value in params.items():
+        step = 1e-6 * value
+        numeric = (likelihood({**params, name: value + step}, *args) - likelihood({**params, name: value - step}, *args)) / (2 * step)
+        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_non_convergence_is_reported_not_returned() -> None:
+    """A minimum the optimiser cannot reach (a ridge with no maximum) is an error naming each rung's reason."""
+    # every customer buys at the same steady rate and nobody drops out: s, beta run off to infinity
+    patterns = pd.DataFrame(
+        {"frequency": [4, 8, 12], "recency": [10, 20, 30], "T": [10, 20, 30], "weight": [50, 50, 50]}
+    )
+    with pytest.raises(bf.BTYDFitError, match="penalizer 0: .*max_penalizer"):
+        bf.fit_pareto_nbd(patterns, 0.0)
+    saddle = optimum.minimize_log_params(lambda x: float(x[0] ** 2 - x[1] ** 2), [0.5, 0.1], [(-1.0, 1.0), (-1.0, 1.0)])
+    assert not saddle.converged and "edge" in saddle.reason
 
 
 # -- closed forms agree with lifetimes ----------------------------------------------------------
@@ -168,7 +245,7 @@ def test_penalizer_ladder_rescues_pathological_spend(caplog) -> None:
         {"frequency": [0, 1, 2, 3, 6], "recency": [0, 5, 12, 20, 25], "T": [30, 30, 30, 30, 30], "weight": [5, 5, 4, 2, 1]}
     )
     data = TrainingData(time_unit="weeks", patterns=patterns, spend_patterns=spend_patterns)
-    with caplog.at_level(logging.INFO, logger="ltv.models._btyd_fit"):
+    with caplog.at_level(logging.INFO, logger="ltv.models.btyd.fit"):
         model = BGNBDGammaGamma().fit(data)
     assert model.spend_fit_["penalizer"] > 0
     assert any("penalizer 0 failed" in r.getMessage() or "penalizer 0 rejected" in r.getMessage() for r in caplog.records)

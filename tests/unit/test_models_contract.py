@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltv.models.base import PREDICTION_COLUMNS, LTVModel, TrainingData
-from ltv.models.registry import available_models, get_model_class
+from ltv.models.base import PREDICTION_COLUMNS, TrainingData
+from ltv.models.registry import available_models, get_model_class, load_model
 
 HORIZON_DAYS = 180
 FEATURE_COLUMNS = [
@@ -125,8 +125,9 @@ def test_model_contract(name: str, customers: pd.DataFrame, tmp_path: Path) -> N
         assert not content.startswith(b"\x80"), f"{name}: {path.name} looks like a pickle"
         json.loads(content)  # every file is JSON
 
-    loaded = LTVModel.load(saved)
+    loaded = load_model(saved)
     assert type(loaded) is model_cls and loaded == model
+    assert type(model_cls.load(saved)) is model_cls  # a concrete class loads its own kind
     pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
 
 
@@ -170,7 +171,7 @@ def test_line_feature_model_round_trip(name: str, customers: pd.DataFrame, tmp_p
         json.loads(path.read_bytes())
     state = json.loads((saved / "model.json").read_text())
     assert state["params"]["group_column"] == "business_line"
-    loaded = LTVModel.load(saved)
+    loaded = load_model(saved)
     assert loaded == model
     pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
     with pytest.raises(ValueError, match="business_line"):

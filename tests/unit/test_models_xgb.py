@@ -1,8 +1,10 @@
 """``xgboost`` and ``hybrid`` models on hand-built pandas data (no Spark)."""
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,9 @@ import pandas as pd
 import pytest
 
 from ltv.evaluation.metrics import normalized_gini
-from ltv.models.base import LTVModel, TrainingData
-from ltv.models.xgb import BOOSTER_FILES, BTYD_FEATURES, HybridLTV, XGBoostLTV
+from ltv.models.base import TrainingData
+from ltv.models.boosted import BOOSTER_FILES, BTYD_FEATURES, HybridLTV, XGBoostLTV
+from ltv.models.registry import load_model
 
 HORIZON_DAYS = 90
 FAST = {"n_estimators": 60, "interval_n_estimators": 40, "learning_rate": 0.1}
@@ -120,7 +123,7 @@ def test_save_load_round_trip(fixture: str, request: pytest.FixtureRequest, fres
     state = json.loads((tmp_path / "model.json").read_text())["state"]
     assert state["categories"] == {"attr_channel": ["phone", "store", "web"]}
     assert state["horizon_days"] == HORIZON_DAYS
-    loaded = LTVModel.load(tmp_path)
+    loaded = load_model(tmp_path)
     pd.testing.assert_frame_equal(loaded.predict(fresh[FEATURES], HORIZON_DAYS), model.predict(fresh[FEATURES], HORIZON_DAYS))
 
 
@@ -141,7 +144,7 @@ def test_other_horizon_scales_linearly_with_a_warning(
     xgb_model: XGBoostLTV, fresh: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     base = xgb_model.predict(fresh[FEATURES], HORIZON_DAYS)
-    with caplog.at_level(logging.WARNING, logger="ltv.models.xgb"):
+    with caplog.at_level(logging.WARNING, logger="ltv.models.boosted.boosters"):
         doubled = xgb_model.predict(fresh[FEATURES], 2 * HORIZON_DAYS)
     assert any("linear scaling" in r.getMessage() for r in caplog.records)
     numeric = ["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases"]
@@ -184,3 +187,12 @@ def test_hybrid_anchor_needs_the_log_link(data: TrainingData) -> None:
         HybridLTV(objective="squared_error").fit(data)
     with pytest.raises(ValueError, match="needs TrainingData.patterns"):
         HybridLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=data.examples, feature_columns=FEATURES))
+
+
+def test_old_module_name_still_imports_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ltv.models.xgb`` moved to ``ltv.models.boosted``; the old name works for one release."""
+    monkeypatch.delitem(sys.modules, "ltv.models.xgb", raising=False)
+    with pytest.warns(DeprecationWarning, match="ltv.models.boosted"):
+        old = importlib.import_module("ltv.models.xgb")
+    assert old.XGBoostLTV is XGBoostLTV and old.HybridLTV is HybridLTV
+    assert old.BOOSTER_FILES == BOOSTER_FILES and old.BTYD_FEATURES == BTYD_FEATURES

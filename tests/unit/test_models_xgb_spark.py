@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 from ltv.evaluation.metrics import normalized_gini
-from ltv.models.base import LTVModel
-from ltv.models.registry import create_model
-from ltv.models.xgb import BOOSTER_FILES
+from ltv.models.boosted import BOOSTER_FILES
+from ltv.models.registry import create_model, load_model
 from tests.unit.test_models_xgb import FEATURES, HORIZON_DAYS, customers, training_data
 
 FAST = {"n_estimators": 40, "interval_n_estimators": 30, "learning_rate": 0.1}
@@ -76,7 +75,7 @@ def test_distributed_training_matches_the_local_path(spark, name, examples, snap
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.json", *BOOSTER_FILES.values()])
     for path in tmp_path.iterdir():
         json.loads(path.read_text())
-    loaded = LTVModel.load(tmp_path)
+    loaded = load_model(tmp_path)
     assert loaded.trained_distributed_
     pd.testing.assert_frame_equal(loaded.predict(fresh[FEATURES], HORIZON_DAYS), p_dist)
 

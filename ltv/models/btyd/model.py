@@ -4,16 +4,18 @@
 * ``pareto_gg``: Pareto/NBD [N009] for purchases + Gamma-Gamma for spend per purchase.
 
 Fitting uses only the condensed ``TrainingData.patterns`` / ``spend_patterns`` (one row per
-distinct history, with a ``weight``), through lifetimes' fitters (see :mod:`ltv.models._btyd_fit`);
-prediction uses the closed forms of :mod:`ltv.models._btyd_math` and needs no lifetimes object,
-so a model loaded from JSON predicts exactly as the fitted one.
+distinct history, with a ``weight``), by maximum likelihood converged to a stated tolerance
+(see :mod:`ltv.models.btyd.fit`; a fit that does not converge raises
+:class:`~ltv.models.btyd.fit.BTYDFitError`); prediction uses the closed forms of
+:mod:`ltv.models.btyd.math` and needs no lifetimes object, so a model loaded from JSON predicts
+exactly as the fitted one.
 
 Inputs to ``predict``: ``frequency`` (repeat purchase periods), ``recency`` and ``T`` in the
 time unit recorded at fit (``time_unit_``), ``monetary_value`` (mean spend of the repeat
 purchases). Outputs over ``horizon_days`` (converted to that unit): expected purchases
 (conditional expectation), ``p_alive``, ``predicted_ltv`` = purchases x Gamma-Gamma conditional
 mean spend (undiscounted, input currency), and Monte Carlo p10/p90 (see
-:func:`ltv.models._btyd_math.ltv_quantiles`).
+:func:`ltv.models.btyd.math.ltv_quantiles`).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ltv.models import _btyd_fit as bf
-from ltv.models import _btyd_math as bm
+from ltv.models.btyd import fit as bf
+from ltv.models.btyd import math as bm
 from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units
 from ltv.models.registry import register
 
@@ -62,7 +64,7 @@ class _BTYDGammaGamma(LTVModel):
         """
         Args:
             max_penalizer: last rung of the penalizer ladder ``0, 1e-4, 1e-3, ...`` tried when
-                an unpenalised fit fails (0 disables the retries).
+                an unpenalised fit does not converge (0 disables the retries).
             n_draws: Monte Carlo draws per row for p10/p90.
             random_state: seed of those draws (same input -> same intervals).
         """
@@ -153,7 +155,11 @@ class _BTYDGammaGamma(LTVModel):
 
 
 def _fit_record(result: bf.FitResult) -> dict[str, Any]:
-    """JSON-ready record of a sub-model fit (parameters, penalizer used, convergence, log-likelihood)."""
+    """JSON-ready record of a sub-model fit (parameters, penalizer used, convergence, log-likelihood).
+
+    ``newton_step`` (added after 0.1; absent from older saved models) is the fit's last Newton
+    step in log-parameters: how far from the optimum the parameters can be, relatively.
+    """
     return {
         "params": {k: float(v) for k, v in result.params.items()},
         "penalizer": float(result.penalizer),
@@ -161,6 +167,7 @@ def _fit_record(result: bf.FitResult) -> dict[str, Any]:
         "log_likelihood": float(result.log_likelihood),
         "n_customers": float(result.n_customers),
         "n_patterns": int(result.n_patterns),
+        "newton_step": float(result.newton_step),
     }
 
 

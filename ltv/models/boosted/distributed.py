@@ -1,7 +1,7 @@
 """Distributed training of the boosted models (``xgboost``, ``hybrid``) with ``xgboost.spark``.
 
-Used by :meth:`ltv.models.xgb._BoostedLTV.fit` when ``TrainingData.example_frame`` is set (the
-training set is larger than the line's ``distributed_min_rows``; see
+Used by :meth:`ltv.models.boosted.boosters._BoostedLTV.fit` when ``TrainingData.example_frame``
+is set (the training set is larger than the line's ``distributed_min_rows``; see
 :func:`ltv.training.data.training_data`). Nothing customer-sized reaches the driver:
 
 1. input columns and category levels from the Spark schema (``distinct`` of each categorical
@@ -10,8 +10,9 @@ training set is larger than the line's ``distributed_min_rows``; see
    (``groupBy`` + count: bounded, as for the BTYD candidates; spend rounded to cents), the
    scoring BTYD(s) on ``TrainingData.patterns`` as in the local path;
 3. the design matrix is built on the executors (``mapInPandas``) by the SAME pandas code as the
-   local path (:meth:`_BoostedLTV._design`), rebuilt there from JSON (hyperparameters, levels,
-   BTYD parameters; nothing pickled), with categorical columns as their category codes
+   local path (:mod:`ltv.models.boosted.encoding`, through the model's ``_design``): the model is
+   rebuilt there from its class and a JSON description (hyperparameters, levels, BTYD
+   parameters; no fitted state pickled), with categorical columns as their category codes
    (NaN = missing / unseen), persisted once;
 4. each booster (spend, purchases, and the p10/p90 multi-quantile booster -- the same
    ``reg:quantileerror`` objective, so intervals get the same distributed treatment) is trained
@@ -25,23 +26,28 @@ training set is larger than the line's ``distributed_min_rows``; see
 
 Results differ slightly from the local path (XGBoost's distributed histogram sketch, row
 order); the tests check they are close, not identical.
+
+This module does not import the model classes (they import it): it works on any object with
+the hooks of :class:`SparkTrainable`, which :class:`~ltv.models.boosted.boosters._BoostedLTV`
+implements.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from ltv.models.base import TrainingData
+from ltv.models.base import TrainingData, json_default
+from ltv.models.boosted.condense import HISTORY, condensed_by_key
+from ltv.models.boosted.encoding import numeric_codes
 
 if TYPE_CHECKING:
+    import xgboost
     from pyspark.sql import DataFrame
-
-    from ltv.models.xgb import _BoostedLTV
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,43 @@ GROUP_COLUMN = "__group"
 PROBE_ROWS = 20
 
 
-def fit_distributed(model: _BoostedLTV, data: TrainingData) -> _BoostedLTV:
+class SparkTrainable(Protocol):
+    """What :func:`fit_distributed` needs of a boosted model (see ``_BoostedLTV`` for each hook)."""
+
+    @property
+    def name(self) -> str: ...
+
+    nthread: int
+    time_unit_: str
+    horizon_days_: int
+    feature_columns_: list[str]
+    categories_: dict[str, list[str]]
+    boosters_: dict[str, xgboost.Booster]
+    trained_distributed_: bool
+
+    def get_params(self) -> dict[str, Any]: ...
+    def _check_data(self, data: TrainingData, columns: list[str]) -> None: ...
+    def _start_fit(self, data: TrainingData, columns: list[str], is_numeric: Callable[[str], bool],
+                   levels: Callable[[str], list[str]]) -> None: ...
+    def _fit_scoring_extra(self, data: TrainingData) -> None: ...
+    def _example_keys(self, columns: list[str]) -> list[str] | None: ...
+    def _fit_example_models(self, condensed: dict[str, TrainingData]) -> dict[str, Any]: ...
+    def _example_model_states(self, models: dict[str, Any]) -> dict[str, Any]: ...
+    def _example_models_from_states(self, states: dict[str, Any]) -> dict[str, Any]: ...
+    def _example_extra(self, rows: pd.DataFrame, models: dict[str, Any], keys: list[str] | None) -> pd.DataFrame: ...
+    def _design(self, frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame: ...
+    def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]: ...
+    def _margins(self, extra: pd.DataFrame) -> dict[str, np.ndarray | None]: ...
+    def _level_targets(self) -> dict[str, str]: ...
+    def _group_values(self, frame: pd.DataFrame) -> np.ndarray: ...
+    def _booster_params(self, part: str) -> tuple[dict[str, Any], int]: ...
+    def _set_level_factors(self, totals: pd.DataFrame | None) -> None: ...
+
+
+Trainable = TypeVar("Trainable", bound=SparkTrainable)
+
+
+def fit_distributed(model: Trainable, data: TrainingData) -> Trainable:
     """Fit ``model``'s boosters on ``data.example_frame`` with ``xgboost.spark`` (see module docstring)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -75,6 +117,7 @@ def fit_distributed(model: _BoostedLTV, data: TrainingData) -> _BoostedLTV:
     model._fit_scoring_extra(data)
     keys = model._example_keys(columns)
     example_models = model._fit_example_models(condense_examples_spark(frame, keys, data)) if keys is not None else {}
+    model_class = type(model)  # shipped to the executors by reference (module and name), like a function
     shell = {
         "model": model.name,
         "params": model.get_params(),
@@ -85,19 +128,19 @@ def fit_distributed(model: _BoostedLTV, data: TrainingData) -> _BoostedLTV:
         "keys": keys,
         "example_models": model._example_model_states(example_models),
     }
-    probe = design_rows(shell, frame.limit(PROBE_ROWS).toPandas(), with_targets=True)
+    probe = design_rows(model_class, shell, frame.limit(PROBE_ROWS).toPandas(), with_targets=True)
     names = [c for c in probe.columns if not c.startswith("__")]
     feature_types = ["c" if c in model.categories_ and model.categories_[c] else "float" for c in names]
     schema = StructType([
         StructField(c, StringType() if c == GROUP_COLUMN else DoubleType(), True) for c in probe.columns
     ])
-    shell_json = json.dumps(shell, default=_json_default)
+    shell_json = json.dumps(shell, default=json_default)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         document = json.loads(shell_json)
         for batch in batches:
             if len(batch):
-                yield design_rows(document, batch, with_targets=True)[list(schema.names)]
+                yield design_rows(model_class, document, batch, with_targets=True)[list(schema.names)]
 
     design = frame.mapInPandas(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -135,14 +178,13 @@ def _train_booster(design, names: list[str], feature_types: list[str], label: st
     return estimator.fit(design).get_booster()
 
 
-def design_rows(shell: dict[str, Any], rows: pd.DataFrame, with_targets: bool) -> pd.DataFrame:
+def design_rows(model_class: Callable[..., SparkTrainable], shell: dict[str, Any], rows: pd.DataFrame,
+                with_targets: bool) -> pd.DataFrame:
     """Example ``rows`` -> numeric design columns (categoricals as codes, NaN = missing), targets, margins, group.
 
-    Runs on the executors; ``shell`` is the JSON description of the model being fitted.
+    Runs on the executors; ``shell`` is the JSON description of the ``model_class`` model being fitted.
     """
-    from ltv.models.registry import get_model_class
-
-    model = get_model_class(shell["model"])(**shell["params"])
+    model = model_class(**shell["params"])
     model.time_unit_ = shell["time_unit"]
     model.horizon_days_ = int(shell["horizon_days"])
     model.feature_columns_ = list(shell["feature_columns"])
@@ -153,15 +195,7 @@ def design_rows(shell: dict[str, Any], rows: pd.DataFrame, with_targets: bool) -
         extra = pd.DataFrame(index=rows.index)
     else:
         extra = model._example_extra(rows, model._example_models_from_states(shell["example_models"]), keys)
-    matrix = model._design(rows, extra)
-    out = pd.DataFrame(index=rows.index)
-    for col in matrix.columns:
-        values = matrix[col]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            codes = values.cat.codes.to_numpy(dtype=float)
-            out[col] = np.where(codes < 0, np.nan, codes)
-        else:
-            out[col] = values.to_numpy(dtype=float)
+    out = numeric_codes(model._design(rows, extra))
     if with_targets:
         for part, target in model._targets(rows).items():
             out[f"{TARGET_PREFIX}{part}"] = target
@@ -174,7 +208,7 @@ def design_rows(shell: dict[str, Any], rows: pd.DataFrame, with_targets: bool) -
     return out
 
 
-def _spark_totals(model: _BoostedLTV, design, names: list[str], feature_types: list[str]) -> pd.DataFrame | None:
+def _spark_totals(model: SparkTrainable, design, names: list[str], feature_types: list[str]) -> pd.DataFrame | None:
     """Per group: boosters' total forecast and the level target columns' totals (summed by Spark)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
@@ -222,8 +256,6 @@ def condense_examples_spark(frame, keys: list[str], data: TrainingData) -> dict[
     """Per example key: condensed BTYD patterns counted by Spark (spend rounded to cents)."""
     from pyspark.sql import functions as F
 
-    from ltv.models.xgb import HISTORY, condensed_by_key
-
     key_cols = [F.col(k).cast("string").alias(k) for k in keys]
     history = frame.select(*key_cols, *[F.coalesce(F.col(c).cast("double"), F.lit(0.0)).alias(c) for c in HISTORY])
     patterns = history.groupBy(*keys, "frequency", "recency", "T").agg(F.count(F.lit(1)).alias("weight")).toPandas()
@@ -238,8 +270,3 @@ def condense_examples_spark(frame, keys: list[str], data: TrainingData) -> dict[
     spend = spend.sort_values([*keys, "frequency", "monetary_value"]).reset_index(drop=True)
     return condensed_by_key(patterns, spend, keys, data.time_unit, data.horizon_days)
 
-
-def _json_default(value: Any) -> Any:
-    from ltv.models.base import _json_default as base_default
-
-    return base_default(value)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 ArrayLike = np.ndarray | float
 
@@ -42,6 +42,34 @@ def bgnbd_log_likelihood(params: dict[str, float], x: np.ndarray, t_x: np.ndarra
             -np.inf,
         )
     return common + np.logaddexp(still_alive, died_after_last)
+
+
+def bgnbd_log_likelihood_gradient(
+    params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-customer derivatives of :func:`bgnbd_log_likelihood` by r, alpha, a, b (differentiated by hand).
+
+    ``LL = common + log(e^S + e^D)`` with S "alive at T" and D "died after the last purchase"
+    ([FHL05] eq. (6)); each derivative is the common term's plus the S/D terms' weighted by
+    their shares ``e^S / (e^S + e^D)``, ``e^D / (e^S + e^D)`` (D's share is 0 without repeats).
+    """
+    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
+    x_or_1 = np.maximum(x, 1)
+    log_beta_ab = betaln(a, b)
+    still_alive = betaln(a, b + x) - log_beta_ab - (r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        died = np.where(x > 0, betaln(a + 1, b + x_or_1 - 1) - log_beta_ab - (r + x) * np.log(alpha + t_x), -np.inf)
+    total = np.logaddexp(still_alive, died)
+    share_alive, share_died = np.exp(still_alive - total), np.exp(died - total)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+    return {
+        "r": digamma(r + x) - digamma(r) + np.log(alpha)
+        - share_alive * np.log(alpha + T) - share_died * np.log(alpha + t_x),
+        "alpha": r / alpha - (r + x) * (share_alive / (alpha + T) + share_died / (alpha + t_x)),
+        "a": share_alive * (psi_ab - psi_abx) + share_died * (digamma(a + 1) - psi_abx - digamma(a) + psi_ab),
+        "b": share_alive * (digamma(b + x) - psi_abx - digamma(b) + psi_ab)
+        + share_died * (digamma(b + x_or_1 - 1) - psi_abx - digamma(b) + psi_ab),
+    }
 
 
 def bgnbd_p_alive(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -144,6 +172,20 @@ def gamma_gamma_log_likelihood(params: dict[str, float], x: np.ndarray, m: np.nd
         gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
         + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(x * m + v)
     )
+
+
+def gamma_gamma_log_likelihood_gradient(
+    params: dict[str, float], x: np.ndarray, m: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-customer derivatives of :func:`gamma_gamma_log_likelihood` by p, q, v."""
+    p, q, v = params["p"], params["q"], params["v"]
+    psi_total = digamma(p * x + q)
+    log_total_spend = np.log(x * m + v)
+    return {
+        "p": x * (psi_total - digamma(p * x) + np.log(m) + np.log(x) - log_total_spend),
+        "q": psi_total - digamma(q) + np.log(v) - log_total_spend,
+        "v": q / v - (p * x + q) / (x * m + v),
+    }
 
 
 def gamma_gamma_population_mean(params: dict[str, float]) -> float:

@@ -1,0 +1,397 @@
+"""Supervised gradient-boosting models: the shared machinery and ``xgboost`` (``hybrid``: :mod:`.hybrid`).
+
+Both boosted models learn from ``TrainingData.examples`` (one row per customer and training
+cutoff, features at the cutoff, ``label_spend`` = net spend in the ``horizon_days`` after it)
+and are trained for exactly that horizon (``horizon_days_``).
+
+``xgboost``
+    Three boosters on ``TrainingData.feature_columns``:
+
+    * spend: ``reg:tweedie`` (log link, ``tweedie_variance_power`` in (1, 2): a point mass at
+      zero plus a heavy right tail, which is what horizon spend looks like) on ``label_spend``
+      clipped at 0 (net refunds are not spend to forecast); ``objective="squared_error"``
+      switches to ``reg:squarederror`` on the raw label, for comparison;
+    * purchases: ``count:poisson`` on ``label_purchases`` -> ``predicted_purchases``;
+    * interval: one multi-quantile booster (``reg:quantileerror``, ``quantile_alpha`` =
+      [0.1, 0.9]) -> p10/p90 (sorted per row so p10 <= p90).
+
+    ``p_alive`` is None (no notion of churn).
+
+Inputs: categorical columns with the levels seen at fit, optional age-free rate features (see
+:mod:`ltv.models.boosted.encoding`), plus whatever extra columns a subclass adds (``hybrid``:
+the BTYD forecasts).
+
+Horizon: the boosters forecast ``horizon_days_``. ``predict`` for another horizon scales every
+output linearly (``horizon_days / horizon_days_``) and logs a warning: a crude approximation
+(it ignores churn, which makes spend grow less than linearly); retrain for that horizon instead.
+
+Persistence: each booster is written with XGBoost's own JSON format (``save_model("*.json")``)
+into the save directory; ``model.json`` holds their file names, the feature list, category
+levels, horizon, level factors and (hybrid) the BTYD fit. Nothing is pickled.
+
+Scale: below the line's ``distributed_min_rows`` training examples (config; default 1M) the
+boosters train on the driver from ``TrainingData.examples``; above it
+:mod:`ltv.training.data` leaves the examples in Spark (``TrainingData.example_frame``) and all
+three boosters -- the p10/p90 quantile booster included -- train with ``xgboost.spark``
+(:mod:`ltv.models.boosted.distributed`), which yields the same XGBoost JSON boosters, so predict
+/ save / load are identical. Training is deterministic on the driver: fixed ``seed``,
+``nthread`` threads, ``hist`` trees, examples in a fixed order.
+
+Across business lines (``group_column="business_line"``, the consolidated model of
+:mod:`ltv.training.consolidated`): the line is a categorical input (and, for ``hybrid``, one
+BTYD and one level factor per line). Predicting a line the model was not trained on is an error
+naming the lines it knows.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData
+from ltv.models.boosted import encoding
+from ltv.models.boosted.condense import condense_examples_local
+from ltv.models.boosted.distributed import fit_distributed
+from ltv.models.registry import register
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = {"tweedie": "reg:tweedie", "squared_error": "reg:squarederror"}
+QUANTILES = (0.1, 0.9)
+BOOSTER_FILES = {"spend": "xgb_spend.json", "purchases": "xgb_purchases.json", "interval": "xgb_interval.json"}
+
+
+class _BoostedLTV(LTVModel):
+    """Shared fit / predict / persistence of the boosted models; ``hybrid`` adds BTYD features."""
+
+    family: ClassVar[str] = "ml"
+    needs_examples: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        objective: str = "tweedie",
+        tweedie_variance_power: float = 1.5,
+        n_estimators: int = 50,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        min_child_weight: float = 5.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        include_features: list[str] | None = None,
+        rate_features: bool = True,
+        interval_n_estimators: int = 200,
+        group_column: str | None = None,
+        seed: int = 0,
+        nthread: int = 1,
+    ) -> None:
+        """
+        Args:
+            objective: ``"tweedie"`` (``reg:tweedie`` on spend clipped at 0) or
+                ``"squared_error"`` (``reg:squarederror`` on the raw net spend).
+            tweedie_variance_power: Tweedie power p in (1, 2); nearer 1 = more Poisson-like.
+            n_estimators: boosting rounds of the spend and purchase boosters (50 at eta 0.05:
+                on CDNOW more rounds fit the training window's level and rank worse out of time).
+            learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda:
+                XGBoost tree parameters (``eta``, ``max_depth``, ...), shared by all boosters.
+            include_features: use only these of ``TrainingData.feature_columns`` (None = all of
+                them); names not in the examples are an error.
+            rate_features: add the age-free ratios of
+                :func:`~ltv.models.boosted.encoding.rate_features` (spend and purchase days per
+                day of tenure, recency / T) to the inputs.
+            interval_n_estimators: rounds of the p10/p90 quantile booster.
+            group_column: for one model trained across groups (the consolidated model across
+                business lines: ``"business_line"``): this column is always an input (a
+                categorical feature, so it is needed at predict time too); ``hybrid`` fits its
+                BTYD per group and anchors each group's level to that group's BTYD. None = one
+                group.
+            seed: random seed (row/column subsampling); same data + seed -> same model.
+            nthread: XGBoost threads for training and prediction.
+        """
+        self.objective = objective
+        self.tweedie_variance_power = tweedie_variance_power
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.include_features = include_features
+        self.rate_features = rate_features
+        self.interval_n_estimators = interval_n_estimators
+        self.group_column = group_column
+        self.seed = seed
+        self.nthread = nthread
+
+    # -- hooks for hybrid ----------------------------------------------------------------------
+    def _fit_scoring_extra(self, data: TrainingData) -> None:
+        """Fit whatever the extra features of the scored snapshot need (nothing here)."""
+
+    def _example_keys(self, columns: list[str]) -> list[str] | None:
+        """Columns splitting the examples into sets that each get their own extra-feature model
+        (hybrid: one BTYD per training cutoff and group); None = no extra features."""
+        return None
+
+    def _fit_example_models(self, condensed: dict[str, TrainingData]) -> dict[str, Any]:
+        """Per example key (:func:`~ltv.models.boosted.condense.example_key_values`): its fitted extra-feature model."""
+        return {}
+
+    def _example_extra(self, rows: pd.DataFrame, models: dict[str, Any], keys: list[str] | None) -> pd.DataFrame:
+        """Extra feature columns of example ``rows`` from the per-key ``models`` (none here)."""
+        return pd.DataFrame(index=rows.index)
+
+    def _example_model_states(self, models: dict[str, Any]) -> dict[str, Any]:
+        """``models`` as JSON-able state (shipped to Spark executors for distributed training)."""
+        return {}
+
+    def _example_models_from_states(self, states: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _predict_extra(self, features: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(index=features.index)
+
+    def _margins(self, extra: pd.DataFrame) -> dict[str, np.ndarray | None]:
+        """Per-booster ``base_margin`` (log scale) from the extra features; None = XGBoost's default."""
+        return {"spend": None, "purchases": None}
+
+    def _level_targets(self) -> dict[str, str]:
+        """{booster: extra column} whose total over the examples the booster's total is rescaled to
+        (per group with ``group_column``); empty = no rescaling."""
+        return {}
+
+    # -- learning -------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"{self.name}: objective {self.objective!r} unknown; use one of {sorted(OBJECTIVES)}")
+        if not 1.0 < float(self.tweedie_variance_power) < 2.0:
+            raise ValueError(f"{self.name}: tweedie_variance_power must be in (1, 2), got {self.tweedie_variance_power}")
+
+    def _tree_params(self) -> dict[str, Any]:
+        return {
+            "eta": float(self.learning_rate),
+            "max_depth": int(self.max_depth),
+            "min_child_weight": float(self.min_child_weight),
+            "subsample": float(self.subsample),
+            "colsample_bytree": float(self.colsample_bytree),
+            "lambda": float(self.reg_lambda),
+            "tree_method": "hist",
+            "seed": int(self.seed),
+            "nthread": int(self.nthread),
+            "max_cat_to_onehot": 1,
+            "verbosity": 0,
+        }
+
+    def _booster_params(self, part: str) -> tuple[dict[str, Any], int]:
+        """(XGBoost parameters, boosting rounds) of booster ``part`` (see :data:`BOOSTER_FILES`)."""
+        tree = self._tree_params()
+        if part == "spend":
+            params = {**tree, "objective": OBJECTIVES[self.objective]}
+            if self.objective == "tweedie":
+                params["tweedie_variance_power"] = float(self.tweedie_variance_power)
+            return params, int(self.n_estimators)
+        if part == "purchases":
+            return {**tree, "objective": "count:poisson"}, int(self.n_estimators)
+        if part == "interval":
+            return {**tree, "objective": "reg:quantileerror", "quantile_alpha": list(QUANTILES)}, int(self.interval_n_estimators)
+        raise KeyError(part)
+
+    def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per booster: its training label (spend clipped at 0 under Tweedie; purchases >= 0)."""
+        spend = pd.to_numeric(examples["label_spend"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        purchases = pd.to_numeric(examples["label_purchases"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        if self.objective == "tweedie":
+            spend = np.maximum(spend, 0.0)
+        return {"spend": spend, "purchases": np.maximum(purchases, 0.0), "interval": spend}
+
+    def _check_data(self, data: TrainingData, columns: list[str]) -> None:
+        self._check_params()
+        if data.time_unit not in DAYS_PER_UNIT:
+            raise ValueError(f"unknown time_unit {data.time_unit!r}; use one of {sorted(DAYS_PER_UNIT)}")
+        missing = [c for c in ("label_spend", "label_purchases") if c not in columns]
+        if missing:
+            raise ValueError(f"{self.name}: examples lack label columns {missing}")
+        if not data.feature_columns:
+            raise ValueError(f"{self.name}: TrainingData.feature_columns is empty; which columns may it use?")
+
+    def _start_fit(self, data: TrainingData, columns: list[str], is_numeric, levels) -> None:
+        """Record time unit, horizon, input columns and category levels (``is_numeric(col)``, ``levels(col)``)."""
+        inputs = list(self.include_features) if self.include_features is not None else list(data.feature_columns)
+        if self.group_column and self.group_column not in inputs:
+            inputs.append(self.group_column)
+        absent = [c for c in inputs if c not in columns]
+        if absent:
+            raise ValueError(f"{self.name}: feature columns {absent} missing from the examples")
+        self.time_unit_ = data.time_unit
+        self.horizon_days_ = int(data.horizon_days)
+        self.feature_columns_ = inputs
+        self.categories_ = {c: levels(c) for c in inputs if not is_numeric(c)}
+        if self.group_column and not self.categories_.get(self.group_column):
+            raise ValueError(f"{self.name}: group column {self.group_column!r} must be a non-empty categorical (string) column")
+
+    def fit(self, data: TrainingData) -> _BoostedLTV:
+        """Fit the spend, purchase and interval boosters on the examples (see module docstring).
+
+        ``data.example_frame`` set (a Spark DataFrame too large for the driver): trained on the
+        cluster with ``xgboost.spark`` (:mod:`ltv.models.boosted.distributed`); otherwise on the driver
+        from ``data.examples``. Both store the same XGBoost JSON boosters.
+        """
+        if data.example_frame is not None:
+            return fit_distributed(self, data)
+        examples = data.examples
+        if examples is None or examples.empty:
+            self._check_params()
+            raise ValueError(f"{self.name} needs TrainingData.examples (features + label_spend + label_purchases)")
+        self._check_data(data, list(examples.columns))
+        self._start_fit(
+            data, list(examples.columns),
+            is_numeric=lambda c: encoding.is_numeric(examples[c]), levels=lambda c: encoding.category_levels(examples[c]),
+        )
+        extra = self._fit_extra(data, examples)
+        matrix = self._design(examples, extra)
+        margins = self._margins(extra)
+        targets = self._targets(examples)
+        self.boosters_ = {}
+        for part in BOOSTER_FILES:
+            params, rounds = self._booster_params(part)
+            self.boosters_[part] = self._train(params, matrix, targets[part], margins.get(part), rounds)
+        self._set_level_factors(self._local_totals(examples, matrix, extra, margins))
+        return self
+
+    def _fit_extra(self, data: TrainingData, examples: pd.DataFrame) -> pd.DataFrame:
+        """Extra feature columns of the examples; fits the scoring and per-key extra models."""
+        self._fit_scoring_extra(data)
+        keys = self._example_keys(list(examples.columns))
+        if keys is None:
+            return pd.DataFrame(index=examples.index)
+        condensed = condense_examples_local(examples, keys, data.time_unit, data.horizon_days)
+        return self._example_extra(examples, self._fit_example_models(condensed), keys)
+
+    def _local_totals(self, examples: pd.DataFrame, matrix: pd.DataFrame, extra: pd.DataFrame, margins: dict) -> pd.DataFrame | None:
+        """Per group: boosters' and level targets' totals over the examples (None: no level targets; see hybrid)."""
+        return None
+
+    def _group_values(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's group as a string ("" for all rows without ``group_column``)."""
+        return encoding.group_values(frame, self.group_column)
+
+    def _set_level_factors(self, totals: pd.DataFrame | None) -> None:
+        """``level_factors_`` (all rows) and ``group_level_factors_`` (per group): 1 here (see hybrid)."""
+        self.level_factors_ = {"spend": 1.0, "purchases": 1.0}
+        self.group_level_factors_: dict[str, dict[str, float]] = {}
+
+    def _row_factors(self, features: pd.DataFrame, part: str) -> np.ndarray | float:
+        if not self.group_level_factors_:
+            return self.level_factors_[part]
+        groups = self._group_values(features)
+        return np.array([self.group_level_factors_[g][part] if g in self.group_level_factors_ else 1.0 for g in groups])
+
+    @staticmethod
+    def _train(params: dict[str, Any], matrix: pd.DataFrame, label: np.ndarray, margin, rounds: int) -> xgb.Booster:
+        dmatrix = xgb.DMatrix(matrix, label=label, base_margin=margin, enable_categorical=True)
+        return xgb.train(params, dmatrix, num_boost_round=rounds)
+
+    def _design(self, frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+        """The boosters' input: recorded feature columns (numeric -> float, categorical with the fit's levels) + extras."""
+        return encoding.design_matrix(frame, self.feature_columns_, self.categories_, self.rate_features, extra, self.name)
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+        self._check_groups(features)
+        extra = self._predict_extra(features)
+        matrix = self._design(features, extra)
+        margins = self._margins(extra)
+
+        def run(part: str, margin=None) -> np.ndarray:
+            dmatrix = xgb.DMatrix(matrix, base_margin=margin, enable_categorical=True)
+            return self.boosters_[part].predict(dmatrix)
+
+        ltv = run("spend", margins["spend"]).astype(float) * self._row_factors(features, "spend")
+        purchases = run("purchases", margins["purchases"]).astype(float) * self._row_factors(features, "purchases")
+        bounds = np.sort(np.maximum(run("interval").reshape(len(matrix), len(QUANTILES)), 0.0), axis=1)
+        scale = 1.0
+        if horizon_days != self.horizon_days_:
+            scale = horizon_days / self.horizon_days_
+            log.warning(
+                "%s was trained for a %d-day horizon; predicting %d days by linear scaling (x%.3f), "
+                "which ignores churn inside the horizon: retrain for this horizon for a real forecast",
+                self.name, self.horizon_days_, horizon_days, scale,
+            )
+        p_alive = extra["btyd_p_alive"].to_numpy(dtype=float) if "btyd_p_alive" in extra.columns else None
+        return pd.DataFrame(
+            {
+                "predicted_ltv": ltv * scale,
+                "predicted_ltv_p10": bounds[:, 0] * scale,
+                "predicted_ltv_p90": bounds[:, 1] * scale,
+                "predicted_purchases": purchases * scale,
+                "p_alive": p_alive,
+            }
+        )
+
+    def _check_groups(self, features: pd.DataFrame) -> None:
+        """A model trained across groups predicts only groups it was trained on (named in the error)."""
+        if not self.group_column:
+            return
+        if self.group_column not in features.columns:
+            raise ValueError(f"{self.name} was trained across {self.group_column} values and needs that column "
+                             f"to predict (found: {list(features.columns)})")
+        known = set(self.categories_.get(self.group_column, []))
+        unknown = sorted({str(g) for g in self._group_values(features)} - known)
+        if unknown:
+            raise ValueError(f"{self.name} was trained on {self.group_column} {sorted(known)}, not on {unknown}; "
+                             "retrain with those lines among the consolidated model's members")
+
+    def feature_importance(self, importance_type: str = "total_gain") -> pd.Series:
+        """Spend booster's importance per input column (0 for columns never split on)."""
+        self._check_fitted()
+        scores = self.boosters_["spend"].get_score(importance_type=importance_type)
+        names = self.boosters_["spend"].feature_names or []
+        return pd.Series({n: float(scores.get(n, 0.0)) for n in names}).sort_values(ascending=False)
+
+    # -- persistence --------------------------------------------------------------------------------
+    def _get_state(self, directory: Path) -> dict[str, Any]:
+        for part, booster in self.boosters_.items():
+            booster.save_model(str(directory / BOOSTER_FILES[part]))
+        return {
+            "time_unit": self.time_unit_,
+            "horizon_days": self.horizon_days_,
+            "feature_columns": self.feature_columns_,
+            "categories": self.categories_,
+            "booster_files": dict(BOOSTER_FILES),
+            "level_factors": self.level_factors_,
+            "group_level_factors": self.group_level_factors_,
+            "trained_distributed": bool(getattr(self, "trained_distributed_", False)),
+        }
+
+    def _set_state(self, state: dict[str, Any], directory: Path) -> None:
+        self.time_unit_ = state["time_unit"]
+        self.horizon_days_ = int(state["horizon_days"])
+        self.feature_columns_ = list(state["feature_columns"])
+        self.categories_ = {k: list(v) for k, v in state["categories"].items()}
+        self.level_factors_ = {k: float(v) for k, v in state["level_factors"].items()}
+        self.group_level_factors_ = {
+            str(g): {k: float(v) for k, v in parts.items()} for g, parts in state.get("group_level_factors", {}).items()
+        }
+        self.trained_distributed_ = bool(state.get("trained_distributed", False))
+        self.boosters_ = {}
+        for part, file_name in state["booster_files"].items():
+            if "/" in file_name or file_name.startswith("."):
+                raise ValueError(f"refusing booster file name {file_name!r}")
+            booster = xgb.Booster()
+            booster.load_model(str(directory / file_name))
+            booster.set_param({"nthread": int(self.nthread)})
+            self.boosters_[part] = booster
+
+
+@register
+class XGBoostLTV(_BoostedLTV):
+    """Gradient-boosted horizon spend (Tweedie), purchases (Poisson) and p10/p90 (quantile).
+
+    Hyperparameters: those of :class:`_BoostedLTV` (its constructor is this model's).
+    """
+
+    name: ClassVar[str] = "xgboost"
