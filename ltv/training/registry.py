@@ -9,7 +9,7 @@
   ``champion`` marks the one scoring uses. A model that was never promoted has no version, so
   scoring cannot use it.
 * Models are logged as their JSON files (``model.json`` + library JSON), never as pickles or
-  MLflow pyfunc flavours, and are loaded with :meth:`ltv.models.base.LTVModel.load`.
+  MLflow pyfunc flavours, and are loaded with :func:`ltv.models.registry.load_model`.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ class ModelRegistry:
         import mlflow.artifacts
 
         from ltv.errors import LTVError
-        from ltv.models.base import LTVModel
+        from ltv.models.registry import load_model
 
         info = self.champion(line)
         if info is None:
@@ -176,7 +176,18 @@ class ModelRegistry:
         # the model is read into memory: its downloaded copy goes when loaded (no /tmp left behind)
         with tempfile.TemporaryDirectory(prefix="ltv-champion-") as tmp:
             local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri, dst_path=tmp)
-            return LTVModel.load(local), info
+            return load_model(local), info
+
+    def champion_document(self, info: ChampionInfo) -> dict[str, Any]:
+        """The champion's saved ``model.json`` (``params``, ``metadata``: lineage, back-test), read
+        without loading the model; the downloaded copy is removed."""
+        import mlflow.artifacts
+
+        from ltv.models.base import MODEL_FILE
+
+        with tempfile.TemporaryDirectory(prefix="ltv-champion-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri, dst_path=tmp)
+            return json.loads((Path(local) / MODEL_FILE).read_text())
 
     def lines(self) -> list[str]:
         """Business lines with a training experiment."""

@@ -3,11 +3,22 @@ machine-readable output is valid JSON on stdout (progress stays on stderr)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ltv.cli import build_parser, main
+from ltv.cli import demo as cli_demo
+from ltv.cli import models as cli_models
+from ltv.cli import train as cli_train
+from ltv.pipeline import demo
+from ltv.training import inventory
 
 CONTRACT_COMMANDS = {"ingest", "features", "train", "score", "export", "models", "materialize", "lookup", "run",
                      "simulate", "demo", "report"}
@@ -33,6 +44,10 @@ def test_every_contract_command_exists_with_examples_and_global_options():
     ["features"],                                  # needs --as-of or --from/--to
     ["train", "--as-of", "2024-13-01"],            # not a date
     ["score", "--as-of", "2024-06-30", "--business-line", "x'; DROP"],
+    ["features", "--from", "2024-01-01", "--to", "2024-01-31", "--step-days", "0"],  # would never end
+    ["models", "show"],                            # needs a business line
+    ["models", "show", "x'; DROP"],
+    ["simulate", "--customers", "5", "--business-lines", "a,b c", "--out", "never-written"],
     ["nonsense"],
 ])
 def test_usage_errors_exit_2(argv, tmp_path, capsys):
@@ -50,3 +65,89 @@ def test_simulate_json_is_clean_stdout(tmp_path, capsys):
     doc = json.loads(captured.out)  # nothing else on stdout
     assert doc["customers"] == 30 and set(doc["files"]) == {"transactions", "customers", "ground_truth"}
     assert "simulating" in captured.err  # progress went to stderr
+
+
+def test_python_m_ltv_cli_is_the_ltv_command():
+    done = subprocess.run([sys.executable, "-m", "ltv.cli", "models", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: ltv models") and "ltv models show retail --json" in done.stdout
+
+
+def test_the_demo_library_leaves_presentation_to_the_cli():
+    """``ltv.pipeline.demo`` returns a DemoResult; it neither imports the CLI nor prints."""
+    source = Path(demo.__file__).read_text()
+    assert "ltv.cli" not in source and "print(" not in source
+    assert {f.name for f in dataclasses.fields(demo.DemoResult)} >= {
+        "transactions", "quarantine", "ingested", "features", "trained", "scored", "online", "lookup", "tables",
+        "report"}
+
+
+def _line_result(line, metrics, winner, action, reason, report=None, rejected=None):
+    decision = SimpleNamespace(winner=winner, action=action, reason=reason, rejected=rejected or {})
+    return SimpleNamespace(line=line, as_of=date(2024, 12, 31), horizon_days=365, metrics=metrics, decision=decision,
+                           lineage={"validation_window": ["2024-01-01", "2024-12-31"]}, report=report,
+                           champion_version="3" if action == "promote" else None)
+
+
+def test_demo_summary_renders_every_stage(tmp_path):
+    out, data = tmp_path / "demo", tmp_path / "demo" / "data"
+    inputs = demo.DemoInputs(out=out, data=data, simulated={"ground_truth": data / "truth.csv"},
+                             cdnow=data / "cdnow.csv", dirty=data / "dirty.csv")
+    ingest = SimpleNamespace(source=str(data / "dirty.csv"), table="transactions", rows_read=6, accepted=1,
+                             quarantined_total=5, seconds=0.25)
+    features = SimpleNamespace(as_of=date(2024, 12, 31), time_unit="days", rows={"retail": 2000})
+    trained = _line_result("retail", {"baseline": {"gini": 0.2}, "bgnbd_gg": {"gini": 0.5, "bias": 0.01}},
+                           "bgnbd_gg", "promote", "beats the baseline")
+    scored = SimpleNamespace(line="retail", as_of=date(2024, 12, 31), rows=2000, model_name="bgnbd_gg",
+                             model_version="3")
+    result = demo.DemoResult(
+        out=out, lake_root=out / "lake", inputs=inputs,
+        transactions=[demo.LineCounts("retail", 12345, 2000, date(2022, 1, 1), date(2024, 12, 31))],
+        quarantine=[demo.QuarantineCount("transactions", "amount is not a number", 2)],
+        ingested=[ingest], features=[features], trained=[trained], scored=[scored],
+        online=SimpleNamespace(rows={"customer_scores": 2000}, online_store=str(out / "lake/feast/online.db")),
+        sample_line="music", sample_customer="00004", lookup={"frequency": 3, "p_alive": 0.5},
+        tables=[demo.TableVersion("transactions", str(out / "lake/transactions"), 4)], report=out / "lake/index.html",
+    )
+    text = cli_demo.render_demo(result)
+    assert text.startswith(f"ltv demo: everything is under {out}\n")
+    words = " ".join(text.split())  # the facts, whatever the column widths
+    for fact in ("retail 12,345 2,000 2022-01-01 2024-12-31", "transactions amount is not a number 2",
+                 "dirty.csv transactions 6 1 5 0.2s", "2024-12-31 retail 2,000 days",
+                 "retail: window (2024-01-01, 2024-12-31], promote: beats the baseline", "bgnbd_gg * 0.5000",
+                 "retail 2024-12-31 2,000 bgnbd_gg 3", "customer_scores 2,000",
+                 "lookup music:00004 -> frequency=3, recency=None", "lookup 00004 --business-line music",
+                 f"transactions {out}/lake/transactions 4", f"sqlite:///{out}/lake/mlflow/mlflow.db",
+                 f"ground truth for the simulated lines: {data}/truth.csv"):
+        assert fact in words, fact
+    nothing_scored = cli_demo.render_demo(dataclasses.replace(result, scored=[]))
+    assert "no line has a promoted model, so nothing was scored" in nothing_scored
+
+
+def test_train_and_models_show_render_the_gate_decision():
+    trained = _line_result("shop", {"baseline": {"gini": 0.1}, "bgnbd_gg": {"gini": 0.4}}, "bgnbd_gg", "promote",
+                           "beats the baseline", rejected={"xgboost": "too few customers"})
+    text = cli_train.render_train([trained])
+    assert text.startswith("\n== shop: back-test (2024-01-01, 2024-12-31], horizon 365 days ==\n")
+    assert "  xgboost: not eligible: too few customers" in text
+    assert text.endswith("PROMOTE: beats the baseline -> champion version 3")
+
+    champion = inventory.ChampionDetails(model="bgnbd_gg", version="3", run_id="r1", source="file:/m", tags={},
+                                       params={"penalizer": 0.0},
+                                       lineage={"as_of": "2024-12-31", "horizon_days": 365,
+                                                "delta_versions": {"transactions": 2}, "config_hash": "abc"},
+                                       backtest={"gini": 0.41234, "note": "x"})
+    run = inventory.RunSummary(run_id="r1", as_of="2024-12-31", action="promote", winner="bgnbd_gg", reason="ok")
+    shown = inventory.LineModels(business_line="shop", champion=champion, runs=[run], tracking_uri="sqlite:///x")
+    text = cli_models.render_show(shown)
+    assert text.splitlines()[:4] == [
+        "shop: champion bgnbd_gg version 3 (run r1)",
+        '  hyperparameters: {"penalizer": 0.0}',
+        "  trained as of 2024-12-31, horizon 365 days, Delta versions {'transactions': 2}, config abc",
+        "  back-test: gini=0.4123",
+    ]
+    assert "recent runs:" in text and shown.as_dict()["champion"]["lineage"]["config_hash"] == "abc"
+    empty = inventory.LineModels(business_line="shop", champion=None, runs=[], tracking_uri="sqlite:///x")
+    assert cli_models.render_show(empty) == "shop: no champion yet (no model has passed the gate)"
+    assert cli_models.render_list([], Path("/lake")).startswith("no trained models under /lake")

@@ -1,9 +1,14 @@
-"""Presentation helpers for the CLI: stage progress on stderr and plain-text tables."""
+"""Presentation for the ``ltv`` command: stage progress on stderr, plain-text tables and JSON on stdout.
+
+Only the CLI prints. Library functions that report progress take a ``progress`` object with
+``say(message)`` and ``stage(name)`` (a context manager); :class:`Progress` is the CLI's.
+"""
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -21,11 +26,26 @@ class Progress:
             print(f"[{time.monotonic() - self.started:7.1f}s] {message}", file=self.stream, flush=True)
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str) -> Iterator[None]:
         t0 = time.monotonic()
         self.say(f"{name} ...")
         yield
         self.say(f"{name} done in {time.monotonic() - t0:.1f}s")
+
+
+def show(text: str) -> None:
+    """A command's human-readable output, on stdout."""
+    print(text)
+
+
+def show_json(document: Any) -> None:
+    """A command's ``--json`` output: one JSON document on stdout (dates and paths as strings)."""
+    print(json.dumps(document, indent=2, default=str))
+
+
+def warn(text: str) -> None:
+    """A message for the operator on stderr (stdout stays the command's output)."""
+    print(text, file=sys.stderr)
 
 
 def format_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
