@@ -16,15 +16,12 @@ from pathlib import Path
 
 from ltv.config import validate_name
 from ltv.errors import LTVError
-from ltv.evaluation.report import (
-    _CSS,
+from ltv.evaluation.report.html import CSS, escape, gate_section, metrics_table
+from ltv.evaluation.report.payload import (
     CALIBRATION_PNG,
     DISTRIBUTION_PNG,
     LORENZ_PNG,
     EvaluationReport,
-    _e,
-    _gate_section,
-    _metrics_table,
     load_report,
 )
 
@@ -116,36 +113,37 @@ def _report_dates(line_dir: Path) -> dict[dt.date, Path]:
 
 def _embedded_image(path: Path, alt: str) -> str:
     if not path.is_file():
-        return f'<p class="note">{_e(alt)}: not available ({_e(path.name)} missing)</p>'
+        return f'<p class="note">{escape(alt)}: not available ({escape(path.name)} missing)</p>'
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
 
 
 def render_overview(found: list[FoundReport], lake_root: str | os.PathLike[str]) -> str:
     """The overview page as HTML text (self-contained: inline CSS, images as data URIs)."""
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     toc = "".join(
-        f'<li><a href="#line-{_e(f.line)}">{_e(f.line)}</a> &mdash; as of {_e(f.as_of)}: '
-        f"{_e(f.report.champion or 'no winner')} ({'promoted' if f.report.promoted else 'not promoted'})</li>"
+        f'<li><a href="#line-{escape(f.line)}">{escape(f.line)}</a> &mdash; as of {escape(f.as_of)}: '
+        f"{escape(f.report.champion or 'no winner')} ({'promoted' if f.report.promoted else 'not promoted'})</li>"
         for f in found
     )
     sections = []
     for f in found:
         r = f.report
-        figures = "".join(f"<h3>{_e(alt)}</h3>{_embedded_image(r.directory / name, alt)}" for name, alt in FIGURES)
+        figures = "".join(f"<h3>{escape(alt)}</h3>{_embedded_image(r.directory / name, alt)}" for name, alt in FIGURES)
         sections.append(
-            f'<section id="line-{_e(f.line)}"><h2>{_e(f.line)} &mdash; back-test as of {_e(f.as_of)}</h2>'
-            f"<p class=\"sub\">{_e(r.title)}</p>"
-            f"{_gate_section(r.champion, r.promoted, r.reason)}"
-            f"{_metrics_table(r.metrics, r.champion)}"
+            f'<section id="line-{escape(f.line)}"><h2>{escape(f.line)} &mdash; back-test as of {escape(f.as_of)}</h2>'
+            f"<p class=\"sub\">{escape(r.title)}</p>"
+            f"{gate_section(r.champion, r.promoted, r.reason)}"
+            f"{metrics_table(r.metrics, r.champion)}"
             f"{figures}"
-            f'<p class="note">full report: {_e(r.html)}</p></section>'
+            f'<p class="note">full report: {escape(r.html)}</p></section>'
         )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8"><title>ltv model report</title>'
-        f"<style>{_CSS}</style></head><body>"
-        f"<h1>ltv model report</h1><p class=\"sub\">lake {_e(Path(lake_root).resolve())} &middot; generated {generated}</p>"
+        f"<style>{CSS}</style></head><body>"
+        "<h1>ltv model report</h1>"
+        f"<p class=\"sub\">lake {escape(Path(lake_root).resolve())} &middot; generated {generated}</p>"
         f"<ul>{toc}</ul>{''.join(sections)}</body></html>\n"
     )
 

@@ -43,7 +43,7 @@ def _files(folder: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def small_lake(spark, tmp_path_factory):
     """The lake the notebooks read, built by the ``ltv`` commands (see ``SmallLake.cli_steps``)."""
-    from ltv.analysis import build_small_lake
+    from ltv.notebook import build_small_lake
 
     started = time.perf_counter()
     lake = build_small_lake(tmp_path_factory.mktemp("notebooks") / "lake")
@@ -133,7 +133,7 @@ def test_notebook_saves_and_displays_its_figures(executed, name):
 def test_explore_summary_matches_the_feature_table(executed, spark):
     from pyspark.sql import functions as F
 
-    from ltv.analysis import read_table
+    from ltv.notebook import read_table
     from ltv.lake.io import Lake
 
     summary = pd.read_csv(executed["outs"]["01_explore_customers"] / "01_rfm_summary.csv", index_col="business_line")

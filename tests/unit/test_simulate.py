@@ -56,6 +56,16 @@ def test_same_seed_gives_identical_frames_and_files(small, tmp_path):
         assert path.read_bytes() == second[name].read_bytes(), name
 
 
+def test_processes_and_oracle_are_reexported_from_simulate():
+    import importlib
+
+    processes = importlib.import_module("ltv.datasets.processes")
+    simulate_module = importlib.import_module("ltv.datasets.simulate")  # ltv.datasets.simulate is the function
+    for name in processes.__all__:
+        assert getattr(simulate_module, name) is getattr(processes, name), name
+    assert set(processes.__all__) <= set(simulate_module.__all__)
+
+
 def test_other_seed_gives_other_data(small):
     other = _simulate(1_000, seed=8)
     assert not small.transactions["amount"].equals(other.transactions["amount"])
