@@ -57,7 +57,7 @@ def build_lake(root: Path, customers: int, seed: int) -> dict[str, float]:
     from ltv.ingest.pipeline import ingest_transactions
     from ltv.lake.io import Lake
     from ltv.serving.materialize import materialize
-    from ltv.spark import get_spark
+    from ltv.runtime.session import get_spark
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build: dict[str, float] = {}
         if not args.lake:
-            from ltv.spark import stop_spark
+            from ltv.runtime.session import stop_spark
 
             try:
                 build = build_lake(root, args.customers, args.seed)

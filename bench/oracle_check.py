@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ltv.config import LTVConfig, SparkSettings
     from ltv.datasets.simulate import default_processes
-    from ltv.spark import get_spark, stop_spark
+    from ltv.runtime.session import get_spark, stop_spark
     from ltv.training.train import train_line
 
     workdir = Path(args.workdir)

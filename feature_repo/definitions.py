@@ -32,7 +32,7 @@ def _prepare_lake() -> tuple[int, ...]:
     from ltv.features.schema import TABLE_NAME
     from ltv.lake.io import Lake
     from ltv.serving.store import ensure_sources
-    from ltv.spark import get_spark
+    from ltv.runtime.session import get_spark
 
     config = load_config(os.environ.get("LTV_CONFIG"))
     lake = Lake(get_spark(config.spark), LAKE_ROOT)

@@ -1,7 +1,7 @@
 """Distributed prediction: any :class:`LTVModel` applied to a Spark feature snapshot.
 
 The fitted model travels to the executors as its JSON files (never pickled state), is
-rebuilt once per task with :meth:`LTVModel.load`, and predicts Arrow batches with
+rebuilt once per task with :func:`~ltv.models.registry.load_model`, and predicts Arrow batches with
 ``mapInPandas``. Nothing customer-sized is collected.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
+from ltv.models.registry import load_model
 
 KEY_COLUMNS = ("business_line", "customer_id", "as_of")
 
@@ -33,7 +34,7 @@ def load_model_files(files: dict[str, str]) -> LTVModel:
             if "/" in name or name.startswith("."):
                 raise ValueError(f"refusing model file name {name!r}")
             (Path(tmp) / name).write_text(text)
-        return LTVModel.load(tmp)
+        return load_model(tmp)
 
 
 def predict_spark(

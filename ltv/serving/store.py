@@ -161,7 +161,7 @@ def feast_session(spark) -> Iterator[None]:
         raise RuntimeError("no active SparkSession: start it with ltv.spark.get_spark() before using Feast")
     if spark.conf.get("spark.sql.session.timeZone", None) != "UTC":
         raise RuntimeError("Feast's point-in-time join needs spark.sql.session.timeZone=UTC; use ltv.spark.get_spark()")
-    from ltv.spark import restored_conf
+    from ltv.runtime.session import restored_conf
 
     with restored_conf(spark, _FEAST_SESSION_CONF):
         yield

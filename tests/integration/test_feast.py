@@ -189,7 +189,7 @@ ZONE_SCRIPT = textwrap.dedent(
     import json, os, sys, time
     from pyspark.sql import functions as F
     from ltv.config import SparkSettings
-    from ltv.spark import get_spark
+    from ltv.runtime.session import get_spark
 
     lake_root, registry_copy, cutoffs_json, out = sys.argv[1:5]
     java_zone = "-Duser.timezone=" + os.environ["TZ"]

@@ -122,7 +122,7 @@ LOCAL_CLUSTER_CHILD = textwrap.dedent(
     """
     import contextlib, io, json, os, sys, time
     from ltv.config import SparkSettings
-    from ltv.spark import get_spark
+    from ltv.runtime.session import get_spark
 
     lake, config, as_of, line = sys.argv[1:5]
     spark = get_spark(SparkSettings(master="local-cluster[2,1,2048]", shuffle_partitions=2, driver_memory="1g"))

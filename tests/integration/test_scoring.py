@@ -71,7 +71,7 @@ from pathlib import Path
 from ltv.config import LTVConfig, SparkSettings
 from ltv.lake.io import Lake
 from ltv.scoring.score import score_line
-from ltv.spark import get_spark
+from ltv.runtime.session import get_spark
 
 lake_dir, line, as_of, horizon, barrier, rounds = sys.argv[1:7]
 spark = get_spark(SparkSettings(master="local[1]", shuffle_partitions=1, driver_memory="1g"))
