@@ -28,7 +28,6 @@ import pandas as pd
 from scipy.stats import poisson
 
 from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData
-from ltv.models.registry import register
 
 LOOKBACK_DAYS = 365
 CALIBRATION_RANGE = (0.1, 10.0)
@@ -41,7 +40,6 @@ def _column(features: pd.DataFrame, name: str) -> np.ndarray | None:
     return np.where(np.isfinite(values), values, 0.0)
 
 
-@register
 class RecentSpendBaseline(LTVModel):
     """Recent spend rate extrapolated over the horizon (see module docstring)."""
 

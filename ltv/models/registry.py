@@ -1,4 +1,9 @@
-"""Model registry by name: adding a model is one module plus one ``@register`` line.
+"""Model registry by name: the built-in models, plus any a user adds with :func:`register`.
+
+Adding a built-in model is one module plus one entry in :data:`BUILTIN_MODELS`. The registry
+imports the model modules; they never import it, so the models sit below the registry in the
+import graph (the diagnostic ``shuffled`` model, which looks its inner model up by name, sits
+above it and registers itself; :mod:`ltv.models` imports it).
 
 It maps names (``baseline``, ``bgnbd_gg``, ``pareto_gg``, ``xgboost``, ``hybrid``, ``shuffled``)
 to classes and loads a saved model by the name recorded in its ``model.json``
@@ -8,25 +13,23 @@ to classes and loads a saved model by the name recorded in its ``model.json``
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from ltv.models.base import LTVModel, install_loader, read_document
+from ltv.models.baseline import RecentSpendBaseline
+from ltv.models.boosted.boosters import XGBoostLTV
+from ltv.models.boosted.hybrid import HybridLTV
+from ltv.models.btyd.model import BGNBDGammaGamma, ParetoNBDGammaGamma
 
-_MODELS: dict[str, type[LTVModel]] = {}
-
-# Modules whose import registers the built-in models.
-BUILTIN_MODULES = (
-    "ltv.models.baseline",
-    "ltv.models.btyd.model",
-    "ltv.models.boosted.boosters",
-    "ltv.models.boosted.hybrid",
-    "ltv.models.diagnostics",
+#: The models every ltv installation has, registered when this module is imported.
+BUILTIN_MODELS: tuple[type[LTVModel], ...] = (
+    RecentSpendBaseline, BGNBDGammaGamma, ParetoNBDGammaGamma, XGBoostLTV, HybridLTV,
 )
+_MODELS: dict[str, type[LTVModel]] = {}
 
 
 def register(cls: type[LTVModel]) -> type[LTVModel]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
+    """Make ``cls`` available under ``cls.name`` (usable as a class decorator); returns ``cls``."""
     if not cls.name:
         raise TypeError(f"{cls.__name__} has no name")
     existing = _MODELS.get(cls.name)
@@ -37,17 +40,7 @@ def register(cls: type[LTVModel]) -> type[LTVModel]:
     return cls
 
 
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a real missing dependency, not a not-yet-written module
-                raise
-
-
 def get_model_class(name: str) -> type[LTVModel]:
-    _load_builtins()
     try:
         return _MODELS[name]
     except KeyError:
@@ -55,7 +48,6 @@ def get_model_class(name: str) -> type[LTVModel]:
 
 
 def available_models() -> list[str]:
-    _load_builtins()
     return sorted(_MODELS)
 
 
@@ -79,4 +71,6 @@ def load_model(directory: str | Path) -> LTVModel:
     return get_model_class(document["model"]).from_document(document, Path(directory))
 
 
+for _builtin in BUILTIN_MODELS:
+    register(_builtin)
 install_loader(load_model)  # the deprecated LTVModel.load(directory) on the base class

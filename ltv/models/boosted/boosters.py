@@ -56,7 +56,6 @@ from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData
 from ltv.models.boosted import encoding
 from ltv.models.boosted.condense import condense_examples_local
 from ltv.models.boosted.distributed import fit_distributed
-from ltv.models.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +386,6 @@ class _BoostedLTV(LTVModel):
             self.boosters_[part] = booster
 
 
-@register
 class XGBoostLTV(_BoostedLTV):
     """Gradient-boosted horizon spend (Tweedie), purchases (Poisson) and p10/p90 (quantile).
 

@@ -35,7 +35,6 @@ from ltv.models.base import TrainingData
 from ltv.models.boosted.boosters import _BoostedLTV
 from ltv.models.boosted.condense import example_key_values
 from ltv.models.btyd import BGNBDGammaGamma
-from ltv.models.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,6 @@ ANCHORS = ("btyd_total", "btyd_margin", "none")
 MARGIN_FLOOR = 1e-3
 
 
-@register
 class HybridLTV(_BoostedLTV):
     """XGBoost with BG/NBD + Gamma-Gamma forecasts as features and (``anchor``) as base margin and level."""
 

@@ -28,7 +28,6 @@ import pandas as pd
 from ltv.models.btyd import fit as bf
 from ltv.models.btyd import math as bm
 from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units
-from ltv.models.registry import register
 
 HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 INTERVAL_LEVELS = (0.1, 0.9)
@@ -171,7 +170,6 @@ def _fit_record(result: bf.FitResult) -> dict[str, Any]:
     }
 
 
-@register
 class BGNBDGammaGamma(_BTYDGammaGamma):
     """BG/NBD purchases [FHL05] (params r, alpha, a, b) + Gamma-Gamma spend [N025] (p, q, v)."""
 
@@ -185,7 +183,6 @@ class BGNBDGammaGamma(_BTYDGammaGamma):
     _expected_purchases = staticmethod(bm.bgnbd_expected_purchases)
 
 
-@register
 class ParetoNBDGammaGamma(_BTYDGammaGamma):
     """Pareto/NBD purchases [N009] (params r, alpha, s, beta) + Gamma-Gamma spend [N025] (p, q, v)."""
 
