@@ -6,9 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ltv-installed
 
-.PHONY: setup demo test test-fast jars cds bench clean help
+.PHONY: setup demo test test-fast jars cds bench docs docs-check clean help
 help:
-	@echo "make demo | make test | make setup | make bench | make clean"
+	@echo "make demo | make test | make setup | make docs | make bench | make clean"
 
 # The class-data-sharing archive (ltv/runtime/cds.py), a start-up cache only, is checked on every
 # setup: built once per JDK and jars (1-2 min, ~200 MB under ~/.cache/ltv/cds), instant when
@@ -44,6 +44,17 @@ bench: setup
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_scoring.py
 	$(BIN)/python bench/bench_lookup.py
+	$(BIN)/python bench/table.py
+
+# the generated contract pages (docs/tables.md, cli.md, config.md) and bench/RESULTS.md;
+# tests/unit/test_docs.py fails when they are stale
+docs: setup
+	$(BIN)/python docs/generate.py
+	$(BIN)/python bench/table.py
+
+docs-check: setup
+	$(BIN)/python docs/generate.py --check
+	$(BIN)/python bench/table.py --check
 
 clean:
 	rm -rf ltv-demo lake spark-warehouse .pytest_cache
