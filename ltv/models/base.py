@@ -7,7 +7,8 @@ Modelled on scikit-learn's estimator contract:
   rebuilds an equal, unfitted model;
 * ``fit(data)`` learns state (attributes ending in ``_``) and returns ``self``;
 * ``predict(features, horizon_days)`` returns one row per input row with
-  :data:`PREDICTION_COLUMNS`, in the input's order, never NaN or negative;
+  :data:`PREDICTION_COLUMNS`, in the input's order, checked and never repaired
+  (:func:`check_predictions`: a broken model raises :class:`ModelOutputError`);
 * ``save(dir)`` / ``load(dir)`` persist JSON only (``model.json`` plus library-native JSON
   files such as XGBoost's); nothing is ever pickled, so loading runs no code. Loading a
   directory by the model name saved in it is the registry's
@@ -78,6 +79,54 @@ class TrainingData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class ModelOutputError(ValueError):
+    """A model's predictions break the contract (NaN/inf, negative purchases, ...): nothing is repaired."""
+
+
+#: rounding slack allowed on probabilities and on the p10 <= p90 order
+OUTPUT_TOLERANCE = 1e-9
+
+
+def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
+    """``out`` (:data:`PREDICTION_COLUMNS`) as float64 columns, or :class:`ModelOutputError`.
+
+    Every problem found is named with its row count and the first offending row positions, so a
+    broken model fails scoring and the back-test loudly instead of publishing zeros.
+    """
+    problems: list[str] = []
+
+    def note(mask: np.ndarray, what: str) -> None:
+        count = int(np.count_nonzero(mask))
+        if count:
+            rows = np.flatnonzero(mask)[:5].tolist()
+            problems.append(f"{what} in {count} of {len(mask)} rows (first at {rows})")
+
+    checked = pd.DataFrame(index=out.index)
+    for col in PREDICTION_COLUMNS:
+        if col == "p_alive" and out[col].isna().all():
+            checked[col] = np.full(len(out), np.nan)  # no notion of being alive: null, not a number
+            continue
+        try:
+            values = out[col].to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise ModelOutputError(f"{model}: {col} is not numeric ({exc})") from exc
+        note(~np.isfinite(values), f"{col} is NaN or inf")
+        checked[col] = values
+    purchases = checked["predicted_purchases"].to_numpy()
+    note(purchases < 0, "predicted_purchases < 0")
+    if not out["p_alive"].isna().all():
+        alive = checked["p_alive"].to_numpy()
+        note((alive < -OUTPUT_TOLERANCE) | (alive > 1 + OUTPUT_TOLERANCE), "p_alive outside [0, 1]")
+        checked["p_alive"] = np.clip(alive, 0.0, 1.0)  # rounding slack only: beyond it raised above
+    lower, upper = checked["predicted_ltv_p10"].to_numpy(), checked["predicted_ltv_p90"].to_numpy()
+    note(lower > upper + OUTPUT_TOLERANCE * np.maximum(1.0, np.abs(upper)), "predicted_ltv_p10 > predicted_ltv_p90")
+    if problems:
+        raise ModelOutputError(f"model {model} broke the prediction contract: " + "; ".join(problems))
+    if out["p_alive"].isna().all():
+        checked["p_alive"] = None
+    return checked
+
+
 class LTVModel(ABC):
     """Base class: subclasses set ``name`` and implement ``fit``, ``predict``, state (de)serialisation."""
 
@@ -138,9 +187,12 @@ class LTVModel(ABC):
     def predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         """Per-row predictions over ``horizon_days`` days: :data:`PREDICTION_COLUMNS`.
 
-        ``p_alive`` may be NaN-free null (None) for models without that notion; every other
-        column is finite and >= 0, and p10 <= predicted_ltv <= p90 is not required (the mean
-        of a skewed distribution can exceed its 90th percentile) but p10 <= p90 is.
+        The output is checked, never repaired (see :func:`check_predictions`): NaN or inf anywhere,
+        negative ``predicted_purchases``, ``p_alive`` outside [0, 1] or ``p10 > p90`` raise
+        :class:`ModelOutputError` naming the model, the column and how many rows. ``p_alive`` is
+        null for models without that notion. Spend columns may be negative (net spend: refunds
+        can outweigh purchases); ``p10 <= predicted_ltv <= p90`` is not required (the mean of a
+        skewed distribution can exceed its 90th percentile).
         """
         self._check_fitted()
         if horizon_days <= 0:
@@ -148,22 +200,12 @@ class LTVModel(ABC):
         out = self._predict(features, int(horizon_days))
         missing = [c for c in PREDICTION_COLUMNS if c not in out.columns]
         if missing:
-            raise RuntimeError(f"{self.name} returned no {missing}")
+            raise ModelOutputError(f"{self.name} returned no {missing}")
         out = out[list(PREDICTION_COLUMNS)].copy()
         out.index = features.index
-        for col in PREDICTION_COLUMNS:
-            if col == "p_alive" and out[col].isna().all():
-                out[col] = None
-                continue
-            values = pd.to_numeric(out[col], errors="coerce").astype(float)
-            values = values.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(lower=0.0)
-            if col == "p_alive":
-                values = values.clip(upper=1.0)
-            out[col] = values
-        lo = np.minimum(out["predicted_ltv_p10"], out["predicted_ltv_p90"])
-        hi = np.maximum(out["predicted_ltv_p10"], out["predicted_ltv_p90"])
-        out["predicted_ltv_p10"], out["predicted_ltv_p90"] = lo, hi
-        return out
+        if len(out) != len(features):
+            raise ModelOutputError(f"{self.name} returned {len(out)} rows for {len(features)} customers")
+        return check_predictions(out, self.name)
 
     def _check_fitted(self) -> None:
         if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):

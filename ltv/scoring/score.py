@@ -16,12 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ltv.config import FeatureSettings, LTVConfig, validate_name
+from ltv.errors import LTVError
 from ltv.features.pipeline import build_snapshot
 from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
 from ltv.features.schema import day_start, known_at
@@ -31,6 +33,16 @@ from ltv.scoring.predict import predict_spark
 from ltv.training.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
+
+
+class FeatureSpecMismatch(LTVError):
+    """The stored snapshot was built with other settings than the model was trained on (exit 2)."""
+
+    exit_code = 2
+
+
+class BrokenModelOutput(LTVError):
+    """The model's predictions broke the contract (NaN, inf, ...); nothing was written (exit 1)."""
 
 
 @dataclass
@@ -66,16 +78,22 @@ def score_line(
     settings = config.line(line)
     horizon = int(horizon_days or settings.horizon_days)
     registry = registry or ModelRegistry(lake.root)
-    model, info = registry.load_champion(line)  # refuses lines without a promoted model
+    # the model trained as of `as_of` or earlier (never a later one); refuses a line without one
+    model, info = registry.load_champion(line, as_of)
     time_unit = getattr(model, "time_unit_", settings.time_unit)
 
     features_version = lake.version(FEATURES_TABLE)
     snapshot = None
     if features_version is not None:
         stored = lake.read(FEATURES_TABLE, version=features_version).where(
-            (F.col("business_line") == line) & (F.col("as_of") == F.lit(as_of)) & (F.col("time_unit") == time_unit)
-        )
-        if stored.limit(1).count():
+            (F.col("business_line") == line) & (F.col("as_of") == F.lit(as_of)))
+        units = [r[0] for r in stored.select("time_unit").distinct().collect()]
+        if units and time_unit not in units:
+            raise FeatureSpecMismatch(
+                f"{line}: the stored {as_of} snapshot is in {units[0]} but {info.model_name} v{info.version} was "
+                f"trained on {time_unit}; set `time_unit: {time_unit}` for the line (or retrain) and run "
+                f"`ltv features --as-of {as_of} --business-line {line}` (it replaces that snapshot)")
+        if units:
             snapshot = stored
     if snapshot is None:
         log.info("no stored %s snapshot for %s at %s: building it from transactions", time_unit, line, as_of)
@@ -97,7 +115,7 @@ def score_line(
         "customer_id",
         "as_of",
         F.lit(horizon).cast("int").alias("horizon_days"),
-        F.coalesce(F.col("predicted_ltv"), F.lit(0.0)).alias("predicted_ltv"),
+        "predicted_ltv",
         "predicted_ltv_p10",
         "predicted_ltv_p90",
         "predicted_purchases",
@@ -111,7 +129,15 @@ def score_line(
         (day_start(as_of + dt.timedelta(days=1)) - F.expr("INTERVAL 1 MICROSECOND")).alias("event_timestamp"),
     )
     predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
-    lake.replace_where(CUSTOMER_LTV.name, rows, predicate)
+    try:
+        lake.replace_where(CUSTOMER_LTV.name, rows, predicate)
+    except Exception as exc:  # a model that breaks its contract fails inside the write's tasks: nothing is committed
+        if "broke the prediction contract" not in str(exc):
+            raise
+        found = re.search(r"ModelOutputError: (model .*)", str(exc))
+        detail = found.group(1) if found else str(exc).splitlines()[0]
+        raise BrokenModelOutput(f"{line} {as_of}: {info.model_name} v{info.version}: {detail}; "
+                                f"nothing was written to {CUSTOMER_LTV.name}") from None
     version = lake.version(CUSTOMER_LTV.name)
     count = (lake.rows_added(CUSTOMER_LTV.name, version, "business_line") or {}).get(line)
     if count is None:  # another line committed in between, or no file statistics: count the partition
@@ -132,7 +158,5 @@ def score(
     registry = ModelRegistry(lake.root)
     lines = business_lines or [line for line in registry.lines() if registry.champion(line) is not None]
     if not lines:
-        from ltv.errors import LTVError
-
         raise LTVError("no business line has a promoted model yet; run `ltv train --as-of DATE` first")
     return [score_line(spark, lake, config, line, as_of, horizon_days, registry) for line in lines]

@@ -59,6 +59,7 @@ class ModelRegistry:
 
     def __init__(self, lake_root: str | Path):
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in ltv's output
         from mlflow.tracking import MlflowClient
 
         if not logging.getLogger("ltv").isEnabledFor(logging.INFO):
@@ -160,23 +161,54 @@ class ModelRegistry:
             tags=dict(mv.tags),
         )
 
-    def load_champion(self, line: str):
-        """(fitted LTVModel, ChampionInfo) of the line's champion; raises if none was promoted."""
-        import mlflow.artifacts
+    def versions(self, line: str) -> list[ChampionInfo]:
+        """Every registered version of the line's model (each was champion once), oldest first."""
+        found = self.client.search_model_versions(f"name='{registered_name(line)}'")
+        infos = [ChampionInfo(line=line, version=str(mv.version), model_name=mv.tags.get("ltv.model_name", ""),
+                              run_id=mv.run_id, source=mv.source, tags=dict(mv.tags)) for mv in found]
+        return sorted(infos, key=lambda info: int(info.version))
 
+    def champion_for(self, line: str, as_of) -> ChampionInfo | None:
+        """The model that may score ``as_of``: the champion when it was trained as of ``as_of`` or
+        earlier, else the newest version trained as of ``as_of`` or earlier (a rolled-back
+        line's history included); None when every version was trained later (never a model
+        that saw data after the date it scores)."""
+        day = as_of.isoformat()
+        champion = self.champion(line)
+        if champion is not None and champion.tags.get("ltv.as_of", "") <= day:
+            return champion
+        earlier = [v for v in self.versions(line) if v.tags.get("ltv.as_of", "9999") <= day]
+        return max(earlier, key=lambda v: (v.tags["ltv.as_of"], int(v.version))) if earlier else None
+
+    def load_champion(self, line: str, as_of=None):
+        """(fitted LTVModel, ChampionInfo) of the line's champion (for ``as_of``: see
+        :meth:`champion_for`); raises :class:`~ltv.errors.LTVError` when there is none."""
         from ltv.errors import LTVError
-        from ltv.models.registry import load_model
 
-        info = self.champion(line)
+        info = self.champion(line) if as_of is None else self.champion_for(line, as_of)
         if info is None:
+            if as_of is not None and self.champion(line) is not None:
+                trained = self.champion(line).tags.get("ltv.as_of", "?")
+                raise LTVError(
+                    f"business line {line!r} has no model trained as of {as_of} or earlier (the champion was "
+                    f"trained as of {trained}): scoring {as_of} with it would use data from after that date; "
+                    f"run `ltv train --as-of {as_of} --business-line {line}` first"
+                )
             raise LTVError(
                 f"business line {line!r} has no promoted model; run `ltv train --as-of DATE --business-line {line}` "
                 "and let the gate promote one (see `ltv models show " + line + "`)"
             )
-        # the model is read into memory: its downloaded copy goes when loaded (no /tmp left behind)
+        return self.load_version(info), info
+
+    def load_version(self, info: ChampionInfo):
+        """The fitted LTVModel of a registered version (read into memory; no /tmp left behind)."""
+        import mlflow.artifacts
+
+        from ltv.models.registry import load_model
+
         with tempfile.TemporaryDirectory(prefix="ltv-champion-") as tmp:
             local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, tracking_uri=self.uri, dst_path=tmp)
-            return load_model(local), info
+            return load_model(local)
 
     def champion_document(self, info: ChampionInfo) -> dict[str, Any]:
         """The champion's saved ``model.json`` (``params``, ``metadata``: lineage, back-test), read

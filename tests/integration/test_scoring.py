@@ -150,3 +150,80 @@ def test_two_processes_score_two_lines_into_one_table(spark, tmp_path, trained_s
     # the writers really overlapped: some commit was made on a snapshot older than the previous commit
     # (Delta checked it against the other line's commit and found the partitions disjoint)
     assert any(h["readVersion"] is not None and h["readVersion"] < h["version"] - 1 for h in writes), history
+
+
+def _lake_with_champion(spark, root, trained_shop, line, model, trained_as_of):
+    """A lake holding the shop's AS_OF snapshot under ``line`` and ``model`` registered as its
+    champion, trained as of ``trained_as_of``."""
+    import tempfile
+    from pathlib import Path
+
+    from pyspark.sql import functions as F
+
+    from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
+
+    lake = Lake(spark, root)
+    shop = trained_shop.lake.read(FEATURES_TABLE).where(f"business_line = 'shop' AND as_of = DATE'{AS_OF}'")
+    copy = shop.withColumn("business_line", F.lit(line)).withColumn(
+        "entity_key", F.concat_ws(":", F.lit(line), F.col("customer_id")))
+    lake.replace_where(FEATURES_TABLE, copy, f"business_line = '{line}' AND as_of = DATE'{AS_OF}'")
+    registry = ModelRegistry(lake.root)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model")
+        run_id = registry.log_training(line, {"as_of": str(trained_as_of)}, {}, {"action": "promote", "promote": True},
+                                       {}, None, Path(tmp) / "model")
+        registry.register_champion(line, run_id, model.name, {"ltv.as_of": str(trained_as_of)})
+    return lake
+
+
+def test_a_model_with_nan_output_fails_scoring_and_writes_nothing(spark, tmp_path, trained_shop, capsys):
+    """A deliberately broken champion (its Gamma-Gamma parameters NaN, so every spend forecast is
+    NaN): `ltv score` exits 1 naming the line, model and count, and customer_ltv gets no commit."""
+    import copy
+    import math
+
+    model, _ = ModelRegistry(trained_shop.lake.root).load_champion("shop")
+    broken = copy.deepcopy(model)
+    broken.spend_fit_ = {**broken.spend_fit_, "params": dict.fromkeys(broken.spend_fit_["params"], math.nan)}
+    lake = _lake_with_champion(spark, tmp_path / "lake", trained_shop, "broken", broken, AS_OF)
+    lake.ensure(CUSTOMER_LTV.name)
+    before = lake.version(CUSTOMER_LTV.name)
+
+    code = main(["--lake", str(lake.root), "-q", "score", "--as-of", str(AS_OF), "--business-line", "broken"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    n = trained_shop.features.rows["shop"]
+    assert f"broken {AS_OF}: {model.name} v1: model {model.name} broke the prediction contract" in err, err
+    assert f"predicted_ltv is NaN or inf in {n} of {n} rows" in err, err  # one Arrow batch: every customer
+    assert "nothing was written to customer_ltv" in err and "Downloading" not in err, err
+    assert lake.version(CUSTOMER_LTV.name) == before and lake.read(CUSTOMER_LTV.name).count() == 0
+
+
+def test_score_uses_the_model_trained_as_of_the_date_or_earlier_never_a_later_one(spark, tmp_path, trained_shop, capsys):
+    import datetime as dt
+
+    model, _ = ModelRegistry(trained_shop.lake.root).load_champion("shop")
+    later = AS_OF + dt.timedelta(days=30)
+    lake = _lake_with_champion(spark, tmp_path / "lake", trained_shop, "late", model, later)
+
+    code = main(["--lake", str(lake.root), "-q", "score", "--as-of", str(AS_OF), "--business-line", "late"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"no model trained as of {AS_OF} or earlier (the champion was trained as of {later})" in err, err
+    assert not lake.exists(CUSTOMER_LTV.name)
+
+    # a second version trained as of AS_OF becomes champion, then a third trained later: scoring AS_OF picks
+    # the second (newest not after the date), scoring the later date the champion
+    registry = ModelRegistry(lake.root)
+    for trained in (AS_OF - dt.timedelta(days=60), AS_OF, later):
+        run_id = registry.log_training("late", {"as_of": str(trained)}, {}, {"action": "promote"}, {}, None, None)
+        registry.client.create_model_version(
+            "ltv-late", source=registry.champion("late").source, run_id=run_id,
+            tags={"ltv.model_name": model.name, "ltv.as_of": str(trained)})
+    versions = {v.tags["ltv.as_of"]: v.version for v in registry.versions("late")}
+    assert registry.champion_for("late", AS_OF).version == versions[str(AS_OF)] == "3"
+    assert registry.champion_for("late", AS_OF - dt.timedelta(days=1)).version == "2"
+    assert registry.champion_for("late", later).version == registry.champion("late").version == "1"
+    assert registry.champion_for("late", AS_OF - dt.timedelta(days=61)) is None
+    scored = score_line(spark, lake, trained_shop.config, "late", AS_OF, HORIZON)
+    assert scored.model_version == "3" and scored.rows == trained_shop.features.rows["shop"]

@@ -178,3 +178,60 @@ def test_line_feature_model_round_trip(name: str, customers: pd.DataFrame, tmp_p
         loaded.predict(two[FEATURE_COLUMNS], HORIZON_DAYS)  # the line column is needed at scoring
     with pytest.raises(ValueError, match="wholesale"):
         loaded.predict(features.assign(business_line="wholesale"), HORIZON_DAYS)
+
+
+# -- broken outputs fail loudly, nothing is repaired -----------------------------------------------
+class _Scripted:
+    """An LTVModel whose raw output is given: the contract's checks run on it unchanged."""
+
+    @staticmethod
+    def make(raw: dict[str, list[float | None]]):
+        from ltv.models.base import LTVModel
+
+        class Scripted(LTVModel):
+            name = "scripted"
+
+            def __init__(self) -> None:
+                pass
+
+            def fit(self, data):
+                self.fitted_ = True
+                return self
+
+            def _predict(self, features, horizon_days):
+                return pd.DataFrame(raw)
+
+            def _get_state(self, directory):
+                return {}
+
+            def _set_state(self, state, directory):
+                self.fitted_ = True
+
+        return Scripted().fit(None)
+
+
+GOOD = {"predicted_ltv": [10.0, -4.0, 0.0], "predicted_ltv_p10": [0.0, -9.0, 0.0],
+        "predicted_ltv_p90": [30.0, 1.0, 0.0], "predicted_purchases": [1.5, 0.2, 0.0], "p_alive": [0.9, 0.1, 1.0]}
+
+
+def test_valid_output_passes_unchanged_and_net_spend_may_be_negative():
+    out = _Scripted.make(GOOD).predict(pd.DataFrame({"x": [1, 2, 3]}), 90)
+    assert out["predicted_ltv"].tolist() == [10.0, -4.0, 0.0] and out["predicted_ltv_p10"].tolist() == [0.0, -9.0, 0.0]
+    no_alive = _Scripted.make({**GOOD, "p_alive": [None, None, None]}).predict(pd.DataFrame({"x": [1, 2, 3]}), 90)
+    assert no_alive["p_alive"].isna().all()
+
+
+@pytest.mark.parametrize(("column", "values", "message"), [
+    ("predicted_ltv", [np.nan, 1.0, np.nan], r"predicted_ltv is NaN or inf in 2 of 3 rows \(first at \[0, 2\]\)"),
+    ("predicted_ltv_p90", [np.inf, 1.0, 0.0], "predicted_ltv_p90 is NaN or inf in 1 of 3 rows"),
+    ("predicted_purchases", [1.0, -0.5, 0.0], r"predicted_purchases < 0 in 1 of 3 rows \(first at \[1\]\)"),
+    ("p_alive", [0.5, 1.2, -0.1], "p_alive outside \\[0, 1\\] in 2 of 3 rows"),
+    ("p_alive", [0.5, np.nan, 0.1], "p_alive is NaN or inf in 1 of 3 rows"),
+    ("predicted_ltv_p10", [40.0, -9.0, 0.0], "predicted_ltv_p10 > predicted_ltv_p90 in 1 of 3 rows"),
+])
+def test_broken_output_raises_naming_model_column_and_count(column, values, message):
+    from ltv.models.base import ModelOutputError
+
+    model = _Scripted.make({**GOOD, column: values})
+    with pytest.raises(ModelOutputError, match=f"model scripted broke the prediction contract: {message}"):
+        model.predict(pd.DataFrame({"x": [1, 2, 3]}), 90)

@@ -95,7 +95,9 @@ def test_tweedie_learns_monotone_signal(xgb_model: XGBoostLTV, fresh: pd.DataFra
 def test_squared_error_objective_is_available(data: TrainingData, fresh: pd.DataFrame) -> None:
     model = XGBoostLTV(objective="squared_error", **FAST).fit(data)
     assert "reg:squarederror" in model.boosters_["spend"].save_config()
-    assert (model.predict(fresh[FEATURES], HORIZON_DAYS)["predicted_ltv"] >= 0).all()
+    predicted = model.predict(fresh[FEATURES], HORIZON_DAYS)["predicted_ltv"]
+    # a net-spend regression may forecast below 0: published as is, never clipped to 0
+    assert np.isfinite(predicted).all() and (predicted < 0).any()
     with pytest.raises(ValueError, match="objective"):
         XGBoostLTV(objective="mse").fit(data)
 

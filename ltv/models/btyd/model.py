@@ -120,8 +120,9 @@ class _BTYDGammaGamma(LTVModel):
         x, t_x, T, m = customer_history(features)
         purchase_params, spend_params = self.purchase_params_, self.spend_params_
         with np.errstate(all="ignore"):
-            p_alive = np.nan_to_num(self._p_alive(purchase_params, x, t_x, T), nan=0.0)
-            purchases = np.nan_to_num(self._expected_purchases(purchase_params, t, x, t_x, T), nan=0.0, posinf=0.0)
+            # not repaired here: NaN/inf (an overflow at extreme histories) fails LTVModel.predict loudly
+            p_alive = self._p_alive(purchase_params, x, t_x, T)
+            purchases = self._expected_purchases(purchase_params, t, x, t_x, T)
             spend_per_purchase = bm.gamma_gamma_expected_spend(spend_params, x, m)
             usable_spend = (x > 0) & (m > 0)
             interval_inputs = bm.IntervalInputs(
