@@ -80,13 +80,34 @@ class FeatureSettings(_Strict):
     )
 
 
-class GateSettings(_Strict):
-    """Promotion rules: a candidate must beat champion and baseline on the primary metric."""
+GateMetric = Literal["rmse", "gini", "mae", "spearman", "top_decile_capture"]
 
-    primary_metric: Literal["gini", "rmse", "spearman", "top_decile_capture"] = "gini"
-    min_improvement: float = 0.0
+
+class GateSettings(_Strict):
+    """Promotion by evidence (see docs/concepts.md, "The gate").
+
+    Every candidate, the baseline and the champion's own spec are back-tested on the same
+    windows; a paired bootstrap over customers gives the confidence interval of each
+    comparison. A candidate is promoted only when the lower bound of its improvement on
+    ``primary_metric`` over the baseline (and over the champion) is above ``min_improvement``;
+    near-ties (interval around 0 and a difference within ``tie_tolerance``) go to
+    ``secondary_metric``. Guard rails fail a model only when the whole interval is outside them.
+    """
+
+    primary_metric: GateMetric = Field(
+        "rmse", description="decides promotion; rmse rewards both level and ranking (gini ranks only)")
+    secondary_metric: GateMetric = Field("gini", description="breaks near-ties on the primary metric")
+    confidence: float = Field(0.9, gt=0.5, lt=1.0, description="level of the bootstrap intervals (two-sided)")
+    n_bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates (customers drawn with replacement)")
+    min_improvement: float = Field(
+        0.0, ge=0, description="the improvement's lower bound must exceed this (primary metric's units)")
+    tie_tolerance: float = Field(
+        0.01, ge=0, description="relative primary-metric difference under which a non-significant difference is a tie")
     max_abs_bias: float = Field(0.15, ge=0, description="|sum predicted / sum actual - 1| allowed in the back-test")
     max_rmse_ratio: float = Field(1.05, gt=0, description="candidate RMSE may be at most this x the baseline's")
+    provisional: bool = Field(
+        True, description="on a line's first run with no candidate passing, the most accurate model scores "
+                          "provisionally (recorded as such) until a later run confirms or replaces it")
 
 
 class LineSettings(_Strict):
@@ -102,6 +123,10 @@ class LineSettings(_Strict):
         2, ge=1, le=12, description="supervised models learn from this many earlier cutoffs (more data, less season)"
     )
     cutoff_step_days: int = Field(91, ge=1, description="days between those cutoffs")
+    backtest_windows: int = Field(
+        3, ge=1, le=24, description="rolling-origin back-test windows (the newest ends at --as-of; windows whose "
+                                    "fit date has no customers yet are skipped)")
+    backtest_step_days: int = Field(91, ge=1, description="days between the back-test windows' origins")
     distributed_min_rows: int = Field(
         1_000_000, ge=1,
         description="supervised models (xgboost, hybrid) train with xgboost.spark on the cluster when the training "

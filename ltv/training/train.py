@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import SparkSession
 
 from ltv.config import FeatureSettings, LTVConfig, validate_name
@@ -91,18 +92,84 @@ def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, c
     return names
 
 
-def _evaluate_model(model: LTVModel, frame, n: int, horizon_days: int, seed: int = 0):
-    """Back-test metrics of ``model`` on ``frame`` (``n`` rows, counted once by the caller)."""
-    predictions = predict_spark(model, frame, horizon_days, keep=("business_line", "customer_id", "as_of", "label_spend"))
-    if n > MAX_EVAL_ROWS:
-        predictions = predictions.sample(fraction=MAX_EVAL_ROWS / n, seed=seed)
-    pdf = predictions.select("label_spend", *PREDICTION_COLUMNS).toPandas()
-    actual = pdf["label_spend"].to_numpy(dtype=float)
-    predicted = pdf["predicted_ltv"].to_numpy(dtype=float)
-    p10 = pdf["predicted_ltv_p10"].to_numpy(dtype=float)
-    p90 = pdf["predicted_ltv_p90"].to_numpy(dtype=float)
-    metrics = evaluate(actual, predicted, p10, p90)
-    return metrics, {"actual": actual, "predicted": predicted, "p10": p10, "p90": p90}
+def _predict_window(model: LTVModel, frame, horizon_days: int) -> pd.DataFrame:
+    """Back-test predictions of ``model`` on one window's labelled ``frame``: one row per customer,
+    sorted by ``customer_id`` (so every model's rows align), on the driver (bounded by the caller)."""
+    predictions = predict_spark(model, frame, horizon_days, keep=("customer_id", "label_spend"))
+    pdf = predictions.select("customer_id", "label_spend", *PREDICTION_COLUMNS).toPandas()
+    return pdf.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _window_metrics(pdf: pd.DataFrame) -> dict[str, float]:
+    return evaluate(pdf["label_spend"].to_numpy(float), pdf["predicted_ltv"].to_numpy(float),
+                    pdf["predicted_ltv_p10"].to_numpy(float), pdf["predicted_ltv_p90"].to_numpy(float))
+
+
+@dataclass
+class Window:
+    """One rolling-origin back-test window: fit as of ``fit_cutoff``, judged on ``(fit_cutoff, end]``."""
+
+    index: int
+    fit_cutoff: dt.date
+    end: dt.date
+    customers: int = 0
+    frame: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "fit_cutoff": self.fit_cutoff.isoformat(), "end": self.end.isoformat(),
+                "customers": self.customers}
+
+
+def backtest_windows(known: KnownData, as_of: dt.date, horizon: int, count: int, step_days: int,
+                     seed: int = 0) -> tuple[list[Window], list[str]]:
+    """The line's windows, newest first (window 0 ends at ``as_of``), and why any were skipped.
+
+    A window whose fit date has no customers yet is skipped (a young line); above
+    :data:`MAX_EVAL_ROWS` customers a window is a uniform sample of them.
+    """
+    windows, skipped = [], []
+    for index in range(count):
+        end = as_of - dt.timedelta(days=index * step_days)
+        cutoff = end - dt.timedelta(days=horizon)
+        frame = known.labelled(cutoff, horizon)
+        n = frame.count()
+        if n == 0:
+            skipped.append(f"window {index} ({cutoff}, {end}]: no customers before {cutoff}")
+            continue
+        if n > MAX_EVAL_ROWS:
+            frame = frame.sample(fraction=MAX_EVAL_ROWS / n, seed=seed + index)
+        windows.append(Window(index, cutoff, end, n, frame))
+    return windows, skipped
+
+
+def _sample(per_model: dict[str, list[pd.DataFrame]], windows: list[Window]):
+    """The models' aligned per-row predictions over every window, as a bootstrap sample."""
+    from ltv.evaluation.bootstrap import BacktestSample
+
+    if not per_model:
+        return None
+    first = next(iter(per_model.values()))
+    ids = pd.concat([w["customer_id"] for w in first], ignore_index=True)
+    for name, frames in per_model.items():
+        if not pd.concat([w["customer_id"] for w in frames], ignore_index=True).equals(ids):
+            raise LTVError(f"{name}: back-test rows do not align with the other models' (same windows, other customers)")
+    return BacktestSample(
+        customer=pd.factorize(ids)[0],
+        window=np.concatenate([np.full(len(f), w.index) for f, w in zip(first, windows)]),
+        actual=np.concatenate([f["label_spend"].to_numpy(float) for f in first]),
+        predicted={name: np.concatenate([f["predicted_ltv"].to_numpy(float) for f in frames])
+                   for name, frames in per_model.items()},
+    )
+
+
+def _pooled_metrics(frames: list[pd.DataFrame]) -> dict[str, float]:
+    """Every window's rows together; the Gini is the windows' size-weighted mean (rankings are per window)."""
+    pooled = _window_metrics(pd.concat(frames, ignore_index=True))
+    ginis = [(_window_metrics(f)["gini"], len(f)) for f in frames]
+    usable = [(g, n) for g, n in ginis if np.isfinite(g)]
+    pooled["gini"] = sum(g * n for g, n in usable) / sum(n for _, n in usable) if usable else float("nan")
+    pooled["windows"] = len(frames)
+    return pooled
 
 
 def _read_inputs(lake: Lake):
@@ -161,14 +228,17 @@ def train_line(
         known = _known_data(config, line, as_of, tx, customers, versions)
     validation_cutoff = as_of - dt.timedelta(days=horizon)
     try:
-        eval_frame = known.labelled(validation_cutoff, horizon)
-        n_eval = eval_frame.count()
-        if n_eval == 0:
+        windows, skipped = backtest_windows(known, as_of, horizon, settings.backtest_windows,
+                                            settings.backtest_step_days)
+        if not windows:
             raise LTVError(
                 f"business line {line!r} has no customers before {validation_cutoff} "
                 f"(= --as-of {as_of} minus the {horizon}-day horizon); pick a later --as-of or a shorter horizon"
             )
-        say(f"{line}: back-test fit as of {validation_cutoff}, window ({validation_cutoff}, {as_of}], {n_eval:,} customers")
+        for why in skipped:
+            say(f"{line}: {why} (a young line: skipped)")
+        say(f"{line}: back-test on {len(windows)} window(s): " + ", ".join(
+            f"({w.fit_cutoff}, {w.end}] {w.customers:,} customers" for w in windows))
         cache: dict[bool, Any] = {}
 
         def data_for(needs_examples: bool, fit_cutoff: dt.date):
@@ -187,23 +257,34 @@ def train_line(
             model = create_model(name, **settings.hyperparameters.get(name, {}))
             return model.fit(data_for(model.needs_examples, fit_cutoff))
 
-        metrics: dict[str, dict[str, float]] = {}
-        curves: dict[str, dict[str, np.ndarray]] = {}
+        per_model: dict[str, list[pd.DataFrame]] = {}
+        window_metrics: dict[str, list[dict[str, float]]] = {}
         errors: dict[str, str] = {}
         for name in names:
             try:
-                model = fitted(name, validation_cutoff)
-                metrics[name], curves[name] = _evaluate_model(model, eval_frame, n_eval, horizon)
-            except Exception as exc:  # one broken candidate must not sink the others
+                frames = [_predict_window(fitted(name, w.fit_cutoff), w.frame, horizon) for w in windows]
+                window_metrics[name] = [_window_metrics(f) for f in frames]
+            except Exception as exc:  # one broken candidate must not sink the others: it is rejected, with why
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
                 continue
-            say(f"{line}: {name:<16} gini {metrics[name]['gini']:.3f}  rmse {metrics[name]['rmse']:.2f}  "
-                f"bias {metrics[name]['bias']:+.1%}")
+            per_model[name] = frames
+        metrics = {name: _pooled_metrics(frames) for name, frames in per_model.items()}
+        for name, values in metrics.items():
+            say(f"{line}: {name:<16} rmse {values['rmse']:.2f}  gini {values['gini']:.3f}  bias {values['bias']:+.1%}"
+                f"  ({len(windows)} window(s))")
+        curves = {name: {"actual": frames[0]["label_spend"].to_numpy(float),
+                         "predicted": frames[0]["predicted_ltv"].to_numpy(float),
+                         "p10": frames[0]["predicted_ltv_p10"].to_numpy(float),
+                         "p90": frames[0]["predicted_ltv_p90"].to_numpy(float)} for name, frames in per_model.items()}
 
-        decision = decide(metrics, settings.gate, champion.model_name if champion else None)
-        for name, err in errors.items():
-            decision.rejected[name] = f"failed: {err}"
+        decision = decide(_sample(per_model, windows), settings.gate, champion.model_name if champion else None,
+                          errors)
+        decision.evidence["windows"] = [w.as_dict() for w in windows]
+        decision.evidence["skipped_windows"] = skipped
+        decision.evidence["window_metrics"] = window_metrics
+        for line_out in _decision_lines(decision):
+            say(f"{line}: {line_out}")
         lineage = {
             "business_line": line,
             "as_of": as_of.isoformat(),
@@ -211,6 +292,7 @@ def train_line(
             "time_unit": settings.time_unit,
             "validation_window": [validation_cutoff.isoformat(), as_of.isoformat()],
             "backtest_fit_cutoff": validation_cutoff.isoformat(),
+            "backtest_windows": [w.as_dict() for w in windows],
             "refit_cutoff": as_of.isoformat(),
             "delta_versions": versions,
             "lake": str(lake.root),
@@ -254,12 +336,22 @@ def train_line(
                 version = registry.register_champion(
                     line, run_id, decision.winner,
                     {"ltv.as_of": as_of.isoformat(), "ltv.horizon_days": str(horizon), "ltv.action": decision.action,
-                     "ltv.reason": decision.reason[:4000]},
+                     "ltv.reason": decision.reason[:4000], "ltv.status": decision.status},
                 )
         return LineResult(line, as_of, horizon, metrics, decision, run_id, version, report_path, lineage, errors)
     finally:
         if not shared:
             known.release()
+
+
+def _decision_lines(decision: GateDecision) -> list[str]:
+    """The comparisons behind a decision, one line each (what `ltv train` prints)."""
+    lines = []
+    for item in decision.evidence.get("comparisons", []):
+        i = item["improvement"]
+        lines.append(f"  {item['model']} vs {item['reference']} on {item['metric']}: improvement {i['estimate']:+.4g} "
+                     f"[{i['low']:+.4g}, {i['high']:+.4g}] ({i['level']:.0%} interval)")
+    return [*lines, f"  -> {decision.action}: {decision.reason}"]
 
 
 def _write_report(report_dir: Path, line, as_of, horizon, metrics, curves, decision: GateDecision, lineage) -> Path | None:

@@ -110,7 +110,10 @@ def test_readme_tour_runs_verbatim(scratch_repo):
         assert found, f"`ltv run` printed no {step} row:\n{out[-4000:]}"
         steps[step] = found.groups()
     assert all(status == "ran" for status, _ in steps.values()), steps
-    assert "first run" in steps["train"][1] and "promote" in steps["train"][1], steps["train"]
+    # a first champion: promoted on evidence, or provisional when the bootstrap interval spans 0 (both say why,
+    # with the interval of the improvement over the baseline)
+    assert "first run" in steps["train"][1] and re.search(r"\b(promote|provisional): ", steps["train"][1]), steps["train"]
+    assert re.search(r"improvement [+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\]|by [+-][\d.]+ \[", steps["train"][1]), steps["train"]
     assert f"{CLIENTS:,} customers" in steps["features"][1] and f"{CLIENTS:,} customers" in steps["score"][1], steps
 
     # `ltv models show shop`: the champion, its hyperparameters and the Delta versions it was trained on
