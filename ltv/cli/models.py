@@ -25,10 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ltv models list
         ltv models show music
         ltv models show retail --json
+        ltv models promote retail 3 --reason "roll back: v4 over-forecasts December"
         """,
     )
-    p.add_argument("action", choices=("list", "show"))
-    p.add_argument("line", nargs="?", help="business line (for show)")
+    p.add_argument("action", choices=("list", "show", "promote"))
+    p.add_argument("line", nargs="?", help="business line (for show, promote)")
+    p.add_argument("version", nargs="?", help="registered version to make champion (for promote)")
+    p.add_argument("--reason", default=None, help="why (for promote; recorded with the decision)")
     p.add_argument("--runs", type=int, default=5, help="recent runs to show")
     p.add_argument("--json", action="store_true")
 
@@ -45,12 +48,32 @@ def cmd_models(ctx: Context) -> int:
             show(render_list(summaries, ctx.lake_root))
         return 0
     if not args.line:
-        raise ConfigError("`ltv models show` needs a business line: ltv models show LINE")
+        raise ConfigError(f"`ltv models {args.action}` needs a business line: ltv models {args.action} LINE")
+    if args.action == "promote":
+        return _promote(ctx)
     found = describe_line(ctx.lake_root, args.line, max_runs=args.runs)
     if args.json:
         show_json(found.as_dict())
     else:
         show(render_show(found))
+    return 0
+
+
+def _promote(ctx: Context) -> int:
+    from ltv.training.registry import ModelRegistry
+
+    args = ctx.args
+    if not args.version or not args.version.isdigit():
+        raise ConfigError("`ltv models promote` needs a version number: ltv models promote LINE VERSION")
+    if not args.reason:
+        raise ConfigError("`ltv models promote` needs --reason TEXT: a hand decision is recorded with why")
+    info, run_id = ModelRegistry(ctx.lake_root).promote_version(args.line, args.version, args.reason)
+    if args.json:
+        show_json({"business_line": args.line, "champion_version": info.version, "model": info.model_name,
+                   "run_id": run_id, "action": "manual"})
+    else:
+        show(f"{args.line}: champion is now {info.model_name} version {info.version} (by hand: {args.reason}); "
+             f"recorded in run {run_id}")
     return 0
 
 

@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ltv train --as-of 1997-09-30 --horizon-days 91 --business-line music
         ltv train --as-of 2024-06-30 --model bgnbd_gg --model xgboost
         ltv train --as-of 2024-06-30 --json > run.json
+        ltv train --as-of 2024-06-30 --dry-run     # back-test and decide; register nothing
         """,
     )
     p.add_argument("--as-of", type=parse_date, required=True, metavar="DATE",
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizon-days", type=int, default=None, help="prediction horizon (default: config, 365)")
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X", help="repeatable; default all")
     p.add_argument("--model", action="append", metavar="NAME", help="candidate (repeatable; default: config or all)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run the whole back-test and gate and write the report under <lake>/dry-runs/, "
+                        "but log nothing to MLflow and register nothing")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
 
@@ -61,7 +65,7 @@ def cmd_train(ctx: Context) -> int:
     with ctx.progress.stage(f"training as of {args.as_of}"):
         results = train(
             ctx.spark, ctx.lake, ctx.config, args.as_of, args.horizon_days,
-            args.business_line or None, args.model or None, progress=ctx.progress,
+            args.business_line or None, args.model or None, progress=ctx.progress, dry_run=args.dry_run,
         )
     if args.json:
         show_json([train_result_dict(r) for r in results])

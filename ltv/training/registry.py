@@ -200,6 +200,26 @@ class ModelRegistry:
             )
         return self.load_version(info), info
 
+    def promote_version(self, line: str, version: str, reason: str) -> tuple[ChampionInfo, str]:
+        """Make registered ``version`` the champion by hand (pin or roll back), recorded like a gate
+        decision: a run with action ``manual``, its reason and the previous champion."""
+        from ltv.errors import LTVError
+
+        found = {v.version: v for v in self.versions(line)}
+        if str(version) not in found:
+            raise LTVError(f"business line {line!r} has no registered version {version}; "
+                           f"registered: {sorted(found, key=int) or 'none'} (see `ltv models show {line}`)")
+        chosen, previous = found[str(version)], self.champion(line)
+        decision = {"action": "manual", "promote": True, "status": "confirmed", "winner": chosen.model_name,
+                    "reason": f"set by hand: {reason}",
+                    "previous_champion": {"version": previous.version, "model": previous.model_name} if previous else None}
+        run_id = self.log_training(line, {"action": "manual", "version": chosen.version}, {}, decision,
+                                   {"business_line": line, "as_of": chosen.tags.get("ltv.as_of")}, None, None)
+        self.client.set_registered_model_alias(registered_name(line), CHAMPION_ALIAS, chosen.version)
+        self.client.set_model_version_tag(registered_name(line), chosen.version, "ltv.status", "confirmed")
+        log.info("%s: champion set by hand to version %s (%s)", line, chosen.version, reason)
+        return self.champion(line), run_id
+
     def load_version(self, info: ChampionInfo):
         """The fitted LTVModel of a registered version (read into memory; no /tmp left behind)."""
         import mlflow.artifacts

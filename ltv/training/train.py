@@ -15,6 +15,7 @@ For ``--as-of D --horizon-days H`` (see :mod:`ltv.training.data` for the time la
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -22,27 +23,24 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
 from ltv.config import FeatureSettings, LTVConfig, validate_name
 from ltv.errors import ConfigError, LTVError
-from ltv.evaluation.metrics import evaluate
 from ltv.lake.io import Lake
-from ltv.models.base import PREDICTION_COLUMNS, LTVModel
+from ltv.models.base import LTVModel
 from ltv.models.registry import available_models, create_model, default_candidates
-from ltv.scoring.predict import predict_spark
 from ltv.training import consolidated as consolidation
+from ltv.training.backtest import (
+    backtest_windows, bootstrap_sample, decision_lines, pooled_metrics, predict_window, window_metrics,
+)
 from ltv.training.consolidated import ConsolidatedTrainer, base_model
 from ltv.training.data import KnownData, training_data
 from ltv.training.gate import BASELINE, GateDecision, decide
 from ltv.training.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
-
-#: back-test predictions brought to the driver for metrics (a uniform sample beyond it)
-MAX_EVAL_ROWS = 2_000_000
 
 
 @dataclass
@@ -92,84 +90,17 @@ def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, c
     return names
 
 
-def _predict_window(model: LTVModel, frame, horizon_days: int) -> pd.DataFrame:
-    """Back-test predictions of ``model`` on one window's labelled ``frame``: one row per customer,
-    sorted by ``customer_id`` (so every model's rows align), on the driver (bounded by the caller)."""
-    predictions = predict_spark(model, frame, horizon_days, keep=("customer_id", "label_spend"))
-    pdf = predictions.select("customer_id", "label_spend", *PREDICTION_COLUMNS).toPandas()
-    return pdf.sort_values("customer_id", kind="stable").reset_index(drop=True)
-
-
-def _window_metrics(pdf: pd.DataFrame) -> dict[str, float]:
-    return evaluate(pdf["label_spend"].to_numpy(float), pdf["predicted_ltv"].to_numpy(float),
-                    pdf["predicted_ltv_p10"].to_numpy(float), pdf["predicted_ltv_p90"].to_numpy(float))
-
-
-@dataclass
-class Window:
-    """One rolling-origin back-test window: fit as of ``fit_cutoff``, judged on ``(fit_cutoff, end]``."""
-
-    index: int
-    fit_cutoff: dt.date
-    end: dt.date
-    customers: int = 0
-    frame: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "fit_cutoff": self.fit_cutoff.isoformat(), "end": self.end.isoformat(),
-                "customers": self.customers}
-
-
-def backtest_windows(known: KnownData, as_of: dt.date, horizon: int, count: int, step_days: int,
-                     seed: int = 0) -> tuple[list[Window], list[str]]:
-    """The line's windows, newest first (window 0 ends at ``as_of``), and why any were skipped.
-
-    A window whose fit date has no customers yet is skipped (a young line); above
-    :data:`MAX_EVAL_ROWS` customers a window is a uniform sample of them.
-    """
-    windows, skipped = [], []
-    for index in range(count):
-        end = as_of - dt.timedelta(days=index * step_days)
-        cutoff = end - dt.timedelta(days=horizon)
-        frame = known.labelled(cutoff, horizon)
-        n = frame.count()
-        if n == 0:
-            skipped.append(f"window {index} ({cutoff}, {end}]: no customers before {cutoff}")
-            continue
-        if n > MAX_EVAL_ROWS:
-            frame = frame.sample(fraction=MAX_EVAL_ROWS / n, seed=seed + index)
-        windows.append(Window(index, cutoff, end, n, frame))
-    return windows, skipped
-
-
-def _sample(per_model: dict[str, list[pd.DataFrame]], windows: list[Window]):
-    """The models' aligned per-row predictions over every window, as a bootstrap sample."""
-    from ltv.evaluation.bootstrap import BacktestSample
-
-    if not per_model:
-        return None
-    first = next(iter(per_model.values()))
-    ids = pd.concat([w["customer_id"] for w in first], ignore_index=True)
-    for name, frames in per_model.items():
-        if not pd.concat([w["customer_id"] for w in frames], ignore_index=True).equals(ids):
-            raise LTVError(f"{name}: back-test rows do not align with the other models' (same windows, other customers)")
-    return BacktestSample(
-        customer=pd.factorize(ids)[0],
-        window=np.concatenate([np.full(len(f), w.index) for f, w in zip(first, windows)]),
-        actual=np.concatenate([f["label_spend"].to_numpy(float) for f in first]),
-        predicted={name: np.concatenate([f["predicted_ltv"].to_numpy(float) for f in frames])
-                   for name, frames in per_model.items()},
-    )
-
-
-def _pooled_metrics(frames: list[pd.DataFrame]) -> dict[str, float]:
-    """Every window's rows together; the Gini is the windows' size-weighted mean (rankings are per window)."""
-    pooled = _window_metrics(pd.concat(frames, ignore_index=True))
-    ginis = [(_window_metrics(f)["gini"], len(f)) for f in frames]
-    usable = [(g, n) for g, n in ginis if np.isfinite(g)]
-    pooled["gini"] = sum(g * n for g, n in usable) / sum(n for _, n in usable) if usable else float("nan")
-    pooled["windows"] = len(frames)
-    return pooled
+def champion_specs(registry: ModelRegistry, champion, settings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``{entry: (model name, hyperparameters)}`` for a champion whose registered hyperparameters
+    differ from what today's config would give its model (empty when they agree, or for a
+    consolidated champion, which is defended by its name). The entry is ``<model>-v<version>``."""
+    if champion is None or base_model(champion.model_name) is not None or champion.model_name not in available_models():
+        return {}
+    deployed = registry.champion_document(champion).get("params", {})
+    today = create_model(champion.model_name, **settings.hyperparameters.get(champion.model_name, {})).get_params()
+    if json.loads(json.dumps(today, default=str)) == json.loads(json.dumps(deployed, default=str)):
+        return {}
+    return {f"{champion.model_name}-v{champion.version}": (champion.model_name, deployed)}
 
 
 def _read_inputs(lake: Lake):
@@ -203,8 +134,12 @@ def train_line(
     registry: ModelRegistry | None = None,
     progress=None,
     consolidated: ConsolidatedTrainer | None = None,
+    dry_run: bool = False,
 ) -> LineResult:
     """Back-test, gate, refit and register for one business line (see module docstring).
+
+    ``dry_run``: back-test, decide and write the report (under ``<lake>/dry-runs/``), but log
+    nothing to MLflow and register nothing: the registry is not touched.
 
     ``consolidated``: when it covers ``line``, its candidates (fitted once across lines) are
     back-tested here too, on this line's window, and may win this line's gate.
@@ -214,8 +149,15 @@ def train_line(
     horizon = int(horizon_days or settings.horizon_days)
     registry = registry or ModelRegistry(lake.root)
     champion = registry.champion(line)
-    names = candidate_names(config, line, models, champion.model_name if champion else None)
     say = progress.say if progress is not None else log.info
+    # the deployed champion is defended with its own spec, not its name refitted with today's settings
+    specs = champion_specs(registry, champion, settings)
+    champion_entry = next(iter(specs), champion.model_name if champion else None)
+    names = candidate_names(config, line, models, None if specs else champion_entry)
+    names += list(specs)
+    for entry, (model_name, params) in specs.items():
+        say(f"{line}: the champion v{champion.version} ({model_name}) is defended with its own hyperparameters "
+            f"{params} as {entry} (today's config differs)")
 
     shared = consolidated is not None and consolidated.covers(line)
     if shared:
@@ -254,22 +196,26 @@ def train_line(
         def fitted(name: str, fit_cutoff: dt.date) -> LTVModel:
             if base_model(name) is not None:  # fitted once across lines, shared
                 return consolidated.model(name, fit_cutoff)
+            if name in specs:
+                model_name, params = specs[name]
+                model = create_model(model_name, **params)
+                return model.fit(data_for(model.needs_examples, fit_cutoff))
             model = create_model(name, **settings.hyperparameters.get(name, {}))
             return model.fit(data_for(model.needs_examples, fit_cutoff))
 
         per_model: dict[str, list[pd.DataFrame]] = {}
-        window_metrics: dict[str, list[dict[str, float]]] = {}
+        by_window: dict[str, list[dict[str, float]]] = {}
         errors: dict[str, str] = {}
         for name in names:
             try:
-                frames = [_predict_window(fitted(name, w.fit_cutoff), w.frame, horizon) for w in windows]
-                window_metrics[name] = [_window_metrics(f) for f in frames]
+                frames = [predict_window(fitted(name, w.fit_cutoff), w.frame, horizon) for w in windows]
+                by_window[name] = [window_metrics(f) for f in frames]
             except Exception as exc:  # one broken candidate must not sink the others: it is rejected, with why
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
                 continue
             per_model[name] = frames
-        metrics = {name: _pooled_metrics(frames) for name, frames in per_model.items()}
+        metrics = {name: pooled_metrics(frames) for name, frames in per_model.items()}
         for name, values in metrics.items():
             say(f"{line}: {name:<16} rmse {values['rmse']:.2f}  gini {values['gini']:.3f}  bias {values['bias']:+.1%}"
                 f"  ({len(windows)} window(s))")
@@ -278,12 +224,11 @@ def train_line(
                          "p10": frames[0]["predicted_ltv_p10"].to_numpy(float),
                          "p90": frames[0]["predicted_ltv_p90"].to_numpy(float)} for name, frames in per_model.items()}
 
-        decision = decide(_sample(per_model, windows), settings.gate, champion.model_name if champion else None,
-                          errors)
+        decision = decide(bootstrap_sample(per_model, windows), settings.gate, champion_entry, errors)
         decision.evidence["windows"] = [w.as_dict() for w in windows]
         decision.evidence["skipped_windows"] = skipped
-        decision.evidence["window_metrics"] = window_metrics
-        for line_out in _decision_lines(decision):
+        decision.evidence["window_metrics"] = by_window
+        for line_out in decision_lines(decision):
             say(f"{line}: {line_out}")
         lineage = {
             "business_line": line,
@@ -303,8 +248,12 @@ def train_line(
             ),
             "libraries": _versions(),
         }
-        report_dir = lake.root / "reports" / line / as_of.isoformat()
+        report_dir = lake.root / ("dry-runs" if dry_run else "reports") / line / as_of.isoformat()
         report_path = _write_report(report_dir, line, as_of, horizon, metrics, curves, decision, lineage)
+        if dry_run:
+            say(f"{line}: dry run: {decision.action} would be the decision; nothing logged or registered "
+                f"(report: {report_path})")
+            return LineResult(line, as_of, horizon, metrics, decision, None, None, report_path, lineage, errors)
 
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = None
@@ -334,7 +283,7 @@ def train_line(
             version = None
             if model_dir is not None:
                 version = registry.register_champion(
-                    line, run_id, decision.winner,
+                    line, run_id, specs.get(decision.winner, (decision.winner,))[0],
                     {"ltv.as_of": as_of.isoformat(), "ltv.horizon_days": str(horizon), "ltv.action": decision.action,
                      "ltv.reason": decision.reason[:4000], "ltv.status": decision.status},
                 )
@@ -342,16 +291,6 @@ def train_line(
     finally:
         if not shared:
             known.release()
-
-
-def _decision_lines(decision: GateDecision) -> list[str]:
-    """The comparisons behind a decision, one line each (what `ltv train` prints)."""
-    lines = []
-    for item in decision.evidence.get("comparisons", []):
-        i = item["improvement"]
-        lines.append(f"  {item['model']} vs {item['reference']} on {item['metric']}: improvement {i['estimate']:+.4g} "
-                     f"[{i['low']:+.4g}, {i['high']:+.4g}] ({i['level']:.0%} interval)")
-    return [*lines, f"  -> {decision.action}: {decision.reason}"]
 
 
 def _write_report(report_dir: Path, line, as_of, horizon, metrics, curves, decision: GateDecision, lineage) -> Path | None:
@@ -382,6 +321,7 @@ def train(
     business_lines: list[str] | None = None,
     models: list[str] | None = None,
     progress=None,
+    dry_run: bool = False,
 ) -> list[LineResult]:
     """:func:`train_line` for each requested line (default: every line in ``transactions``).
 
@@ -411,7 +351,8 @@ def train(
             lambda line: _known_data(config, line, as_of, tx, customers, versions), versions,
         )
     try:
-        return [train_line(spark, lake, config, line, as_of, horizon_days, requested, registry, progress, consolidated)
+        return [train_line(spark, lake, config, line, as_of, horizon_days, requested, registry, progress, consolidated,
+                           dry_run=dry_run)
                 for line in lines]
     finally:
         if consolidated is not None:

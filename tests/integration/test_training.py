@@ -136,3 +136,57 @@ def test_golden_bgnbd_gg_and_pareto_through_the_spark_feature_path(spark):
     pareto = ParetoNBDGammaGamma().fit(data)
     for key, value in {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}.items():
         assert pareto.purchase_params_[key] == pytest.approx(value, rel=0.01), key
+
+
+def test_dry_run_defends_the_deployed_champion_spec_and_touches_no_registry(spark, trained_shop, capsys):
+    """Today's config gives bgnbd_gg other hyperparameters than the registered champion's: the
+    champion is back-tested with its own (as ``bgnbd_gg-v<version>``) beside today's bgnbd_gg; a dry
+    run writes the report under dry-runs/ and logs and registers nothing."""
+    from ltv.config import LTVConfig
+
+    lake = trained_shop.lake
+    registry = ModelRegistry(lake.root)
+    champion = registry.champion("shop")
+    runs_before = len(registry.runs("shop", max_results=100))
+    config = LTVConfig.model_validate({"defaults": {"hyperparameters": {"bgnbd_gg": {"n_draws": 50}}}})
+    result = train_line(spark, lake, config, "shop", AS_OF, HORIZON, models=["bgnbd_gg"], dry_run=True)
+    entry = f"bgnbd_gg-v{champion.version}"
+    assert set(result.metrics) == {"baseline", "bgnbd_gg", entry}, result.metrics.keys()
+    assert result.run_id is None and result.champion_version is None
+    assert result.report is not None and "dry-runs" in result.report.parts
+    assert len(registry.runs("shop", max_results=100)) == runs_before
+    assert registry.champion("shop").version == champion.version
+    # same data, same point forecasts: the two specs differ only in the interval's Monte Carlo draws
+    assert result.metrics[entry]["rmse"] == pytest.approx(result.metrics["bgnbd_gg"]["rmse"], rel=1e-9)
+
+    code = main(["--lake", str(lake.root), "-q", "train", "--as-of", str(AS_OF), "--horizon-days", str(HORIZON),
+                 "--business-line", "shop", "--model", "bgnbd_gg", "--dry-run", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["run_id"] is None and out[0]["decision"]["evidence"]["comparisons"], out[0]["decision"]
+    assert len(registry.runs("shop", max_results=100)) == runs_before
+
+
+def test_models_promote_pins_a_version_by_hand_and_records_it(spark, tmp_path, trained_shop, capsys):
+    import tempfile
+
+    lake_root = tmp_path / "lake"
+    registry = ModelRegistry(lake_root)
+    model, _ = ModelRegistry(trained_shop.lake.root).load_champion("shop")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model")
+        for day in ("2023-06-30", "2023-12-31"):
+            run_id = registry.log_training("shop", {"as_of": day}, {}, {"action": "promote"}, {}, None, Path(tmp) / "model")
+            registry.register_champion("shop", run_id, model.name, {"ltv.as_of": day})
+    assert registry.champion("shop").version == "2"
+
+    args = ["--lake", str(lake_root), "-q", "models", "promote", "shop"]
+    assert main([*args, "1", "--reason", "roll back to the June model"]) == 0
+    assert "champion is now bgnbd_gg version 1 (by hand: roll back to the June model)" in capsys.readouterr().out
+    assert registry.champion("shop").version == "1"
+    run = registry.runs("shop")[0]
+    assert run.data.tags["ltv.action"] == "manual" and "roll back to the June model" in run.data.tags["ltv.reason"]
+    assert main([*args, "7", "--reason", "x"]) == 1
+    assert "no registered version 7; registered: ['1', '2']" in capsys.readouterr().err
+    assert main([*args, "2"]) == 2 and "--reason" in capsys.readouterr().err
+    assert registry.champion("shop").version == "1"
