@@ -208,7 +208,7 @@ def train_line(
         errors: dict[str, str] = {}
         for name in names:
             try:
-                frames = [predict_window(fitted(name, w.fit_cutoff), w.frame, horizon) for w in windows]
+                frames = [predict_window(fitted(name, w.fit_cutoff), w.rows, horizon) for w in windows]
                 by_window[name] = [window_metrics(f) for f in frames]
             except Exception as exc:  # one broken candidate must not sink the others: it is rejected, with why
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
