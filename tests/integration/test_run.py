@@ -32,7 +32,10 @@ from tests.integration.conftest import AS_OF, HORIZON
 LINE = "shop"
 CONFIG = {
     "spark": {"shuffle_partitions": 2},
-    "defaults": {"candidates": ["bgnbd_gg"], "horizon_days": HORIZON, "gate": {"max_abs_bias": 0.5}},
+    # one back-test window: these tests are about the pipeline's steps (skip, force, local-cluster),
+    # the rolling windows have their own tests (test_training, test_gate)
+    "defaults": {"candidates": ["bgnbd_gg"], "horizon_days": HORIZON, "gate": {"max_abs_bias": 0.5},
+                 "backtest_windows": 1},
 }
 TABLES = ("transactions", "customer_features", "customer_ltv")
 SCORE_COLUMNS = ["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases", "p_alive"]
