@@ -99,10 +99,13 @@ def render_demo(result: DemoResult) -> str:
 
 
 def render_comparison(result: LineResult) -> str:
-    """One line's back-test window and gate decision, its candidates' key metrics (``*`` = winner)."""
+    """One line's back-test windows and gate decision, its candidates' key metrics (``*`` = winner)."""
     rows = [(name + (" *" if name == result.decision.winner else ""), *[m.get(k) for k in COMPARISON_METRICS])
             for name, m in result.metrics.items()]
-    start, end = result.lineage["validation_window"][0], result.lineage["validation_window"][1]
-    head = f"{result.line}: window ({start}, {end}], {result.decision.action}: {result.decision.reason}"
+    windows = result.lineage.get("backtest_windows") or [
+        {"fit_cutoff": result.lineage["validation_window"][0], "end": result.lineage["validation_window"][1]}]
+    spans = ", ".join(f"({w['fit_cutoff']}, {w['end']}]" for w in windows)
+    head = (f"{result.line}: {len(windows)} back-test window(s) {spans} (metrics pooled), "
+            f"{result.decision.action}: {result.decision.reason}")
     report = f"\nreport: {result.report}" if result.report else ""
     return head + "\n" + format_table(rows, ["model", *COMPARISON_METRICS]) + report + "\n"

@@ -117,8 +117,9 @@ def _metric(name: str, sample: BacktestSample, predicted: np.ndarray, weights: n
             function = {"spearman": m.spearman, "top_decile_capture": m.top_decile_capture}[name]
             per = np.array([function(np.repeat(actual[rows], k), np.repeat(predicted[rows], k)) for k in w])
         size = w.sum(axis=1)
-        values += np.nan_to_num(per) * size  # a window where the metric is undefined gets no weight
-        sizes += np.where(np.isnan(per), 0, size)
+        defined = ~np.isnan(per)  # a window where the metric is undefined gets no weight
+        values += np.where(defined, per * size, 0.0)
+        sizes += np.where(defined, size, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sizes > 0, values / sizes, np.nan)
 

@@ -86,7 +86,10 @@ def test_the_demo_library_leaves_presentation_to_the_cli():
 def _line_result(line, metrics, winner, action, reason, report=None, rejected=None):
     decision = SimpleNamespace(winner=winner, action=action, reason=reason, rejected=rejected or {})
     return SimpleNamespace(line=line, as_of=date(2024, 12, 31), horizon_days=365, metrics=metrics, decision=decision,
-                           lineage={"validation_window": ["2024-01-01", "2024-12-31"]}, report=report,
+                           lineage={"validation_window": ["2024-01-01", "2024-12-31"],
+                                    "backtest_windows": [{"fit_cutoff": "2024-01-01", "end": "2024-12-31"},
+                                                         {"fit_cutoff": "2023-10-02", "end": "2024-10-01"}]},
+                           report=report,
                            champion_version="3" if action == "promote" else None)
 
 
@@ -115,7 +118,8 @@ def test_demo_summary_renders_every_stage(tmp_path):
     words = " ".join(text.split())  # the facts, whatever the column widths
     for fact in ("retail 12,345 2,000 2022-01-01 2024-12-31", "transactions amount is not a number 2",
                  "dirty.csv transactions 6 1 5 0.2s", "2024-12-31 retail 2,000 days",
-                 "retail: window (2024-01-01, 2024-12-31], promote: beats the baseline", "bgnbd_gg * 0.5000",
+                 "retail: 2 back-test window(s) (2024-01-01, 2024-12-31], (2023-10-02, 2024-10-01] (metrics pooled), "
+                 "promote: beats the baseline", "bgnbd_gg * 0.5000",
                  "retail 2024-12-31 2,000 bgnbd_gg 3", "customer_scores 2,000",
                  "lookup music:00004 -> frequency=3, recency=None", "lookup 00004 --business-line music",
                  f"transactions {out}/lake/transactions 4", f"sqlite:///{out}/lake/mlflow/mlflow.db",
