@@ -196,11 +196,8 @@ def train_line(
         def fitted(name: str, fit_cutoff: dt.date) -> LTVModel:
             if base_model(name) is not None:  # fitted once across lines, shared
                 return consolidated.model(name, fit_cutoff)
-            if name in specs:
-                model_name, params = specs[name]
-                model = create_model(model_name, **params)
-                return model.fit(data_for(model.needs_examples, fit_cutoff))
-            model = create_model(name, **settings.hyperparameters.get(name, {}))
+            model_name, params = specs.get(name, (name, settings.hyperparameters.get(name, {})))
+            model = create_model(model_name, **params)
             return model.fit(data_for(model.needs_examples, fit_cutoff))
 
         per_model: dict[str, list[pd.DataFrame]] = {}
