@@ -9,7 +9,8 @@
 * otherwise ``frequency x monetary_value / (T in days)`` from the RFM columns (repeat spend
   over the customer's age), with T floored at ``min_window_days``.
 
-``predicted_purchases`` is the analogous purchase rate (``purchases_365d`` or ``frequency``)
+``predicted_purchases`` is the analogous purchase rate (``purchase_days_365d``, the feature
+store's days with a purchase in the last 365 days, or ``frequency``)
 x horizon. p10/p90: purchases ~ Poisson(predicted_purchases) times the mean ticket
 (``predicted_ltv / predicted_purchases``), i.e. ticket size is treated as fixed. ``p_alive`` is
 None: the baseline has no notion of churn.
@@ -77,7 +78,7 @@ class RecentSpendBaseline(LTVModel):
         n_rows = len(features)
         spend_365d = _column(features, "spend_365d")
         tenure_days = _column(features, "tenure_days")
-        purchases_365d = _column(features, "purchases_365d")
+        purchases_365d = _column(features, "purchase_days_365d")  # the feature store's column
         if spend_365d is not None and tenure_days is not None:
             window = np.clip(tenure_days, self.min_window_days, LOOKBACK_DAYS)
             spend_rate = np.maximum(spend_365d, 0.0) / window

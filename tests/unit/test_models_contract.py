@@ -19,8 +19,21 @@ from ltv.models.registry import available_models, get_model_class, load_model
 HORIZON_DAYS = 180
 FEATURE_COLUMNS = [
     "frequency", "recency", "T", "monetary_value", "spend_90d", "spend_365d",
-    "purchases_365d", "tenure_days", "days_since_last_purchase",
+    "purchase_days_365d", "tenure_days", "days_since_last_purchase",
 ]
+
+
+def test_fixture_columns_are_the_feature_stores():
+    """The synthetic customers below use the real snapshot schema's names and types (default windows)."""
+    from pyspark.sql.types import DoubleType, IntegerType, LongType
+
+    from ltv.config import FeatureSettings
+    from ltv.features.schema import model_feature_columns, snapshot_schema
+
+    schema = snapshot_schema(FeatureSettings().windows_days)
+    numeric = {f.name for f in schema.fields if isinstance(f.dataType, (DoubleType, IntegerType, LongType))}
+    assert set(FEATURE_COLUMNS) <= numeric & set(model_feature_columns(schema.names)), \
+        set(FEATURE_COLUMNS) - numeric
 
 
 def synthetic_customers(n_customers: int = 300, seed: int = 7) -> pd.DataFrame:
@@ -53,7 +66,7 @@ def synthetic_customers(n_customers: int = 300, seed: int = 7) -> pd.DataFrame:
                 "monetary_value": float(past_spend.mean()) if frequency else 0.0,
                 "spend_90d": float(spend_of[day_of > age - 90].sum()),
                 "spend_365d": float(spend_of[in_365].sum()),
-                "purchases_365d": float(in_365.sum()),
+                "purchase_days_365d": float(in_365.sum()),
                 "tenure_days": age,
                 "days_since_last_purchase": age - float(day_of.max()),
                 "label_spend": float(spends[len(past) + 1 :].sum()),
