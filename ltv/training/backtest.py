@@ -64,8 +64,8 @@ def backtest_windows(known: KnownData, as_of: dt.date, horizon: int, count: int,
     for index in range(count):
         end = as_of - dt.timedelta(days=index * step_days)
         cutoff = end - dt.timedelta(days=horizon)
+        n = known.snapshot(cutoff).count()  # = the labelled rows (a left join); the snapshot is cached
         frame = known.labelled(cutoff, horizon)
-        n = frame.count()
         if n == 0:
             skipped.append(f"window {index} ({cutoff}, {end}]: no customers before {cutoff}")
             continue
@@ -96,10 +96,11 @@ def bootstrap_sample(per_model: dict[str, list[pd.DataFrame]], windows: list[Win
     )
 
 
-def pooled_metrics(frames: list[pd.DataFrame]) -> dict[str, float]:
-    """Every window's rows together; the Gini is the windows' size-weighted mean (rankings are per window)."""
+def pooled_metrics(frames: list[pd.DataFrame], per_window: list[dict[str, float]]) -> dict[str, float]:
+    """Every window's rows together; the Gini is the windows' size-weighted mean of ``per_window``'s
+    (:func:`window_metrics` of each frame: rankings are per window)."""
     pooled = window_metrics(pd.concat(frames, ignore_index=True))
-    ginis = [(window_metrics(f)["gini"], len(f)) for f in frames]
+    ginis = [(m["gini"], len(f)) for m, f in zip(per_window, frames)]
     usable = [(g, n) for g, n in ginis if np.isfinite(g)]
     pooled["gini"] = sum(g * n for g, n in usable) / sum(n for _, n in usable) if usable else float("nan")
     pooled["windows"] = len(frames)

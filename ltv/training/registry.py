@@ -54,6 +54,12 @@ class ChampionInfo:
     tags: dict[str, str]
 
 
+def _info(line: str, mv) -> ChampionInfo:
+    """A registered MLflow model version as ltv's :class:`ChampionInfo`."""
+    return ChampionInfo(line=line, version=str(mv.version), model_name=mv.tags.get("ltv.model_name", ""),
+                        run_id=mv.run_id, source=mv.source, tags=dict(mv.tags))
+
+
 class ModelRegistry:
     """Thin facade over an ``MlflowClient`` bound to one lake."""
 
@@ -152,21 +158,12 @@ class ModelRegistry:
             mv = self.client.get_model_version_by_alias(registered_name(line), CHAMPION_ALIAS)
         except MlflowException:
             return None
-        return ChampionInfo(
-            line=line,
-            version=str(mv.version),
-            model_name=mv.tags.get("ltv.model_name", ""),
-            run_id=mv.run_id,
-            source=mv.source,
-            tags=dict(mv.tags),
-        )
+        return _info(line, mv)
 
     def versions(self, line: str) -> list[ChampionInfo]:
         """Every registered version of the line's model (each was champion once), oldest first."""
         found = self.client.search_model_versions(f"name='{registered_name(line)}'")
-        infos = [ChampionInfo(line=line, version=str(mv.version), model_name=mv.tags.get("ltv.model_name", ""),
-                              run_id=mv.run_id, source=mv.source, tags=dict(mv.tags)) for mv in found]
-        return sorted(infos, key=lambda info: int(info.version))
+        return sorted((_info(line, mv) for mv in found), key=lambda info: int(info.version))
 
     def champion_for(self, line: str, as_of) -> ChampionInfo | None:
         """The model that may score ``as_of``: the champion when it was trained as of ``as_of`` or
@@ -187,8 +184,9 @@ class ModelRegistry:
 
         info = self.champion(line) if as_of is None else self.champion_for(line, as_of)
         if info is None:
-            if as_of is not None and self.champion(line) is not None:
-                trained = self.champion(line).tags.get("ltv.as_of", "?")
+            current = self.champion(line) if as_of is not None else None
+            if current is not None:
+                trained = current.tags.get("ltv.as_of", "?")
                 raise LTVError(
                     f"business line {line!r} has no model trained as of {as_of} or earlier (the champion was "
                     f"trained as of {trained}): scoring {as_of} with it would use data from after that date; "

@@ -212,7 +212,7 @@ def train_line(
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
                 continue
             per_model[name] = frames
-        metrics = {name: pooled_metrics(frames) for name, frames in per_model.items()}
+        metrics = {name: pooled_metrics(frames, by_window[name]) for name, frames in per_model.items()}
         for name, values in metrics.items():
             say(f"{line}: {name:<16} rmse {values['rmse']:.2f}  gini {values['gini']:.3f}  bias {values['bias']:+.1%}"
                 f"  ({len(windows)} window(s))")
