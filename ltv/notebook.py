@@ -258,7 +258,7 @@ def btyd_model(lake: Lake, line: str, horizon_days: int = 365) -> tuple[LTVModel
     """
     from pyspark.sql import functions as F
 
-    from ltv.features.pipeline import condense_patterns, condense_spend
+    from ltv.features.pipeline import condense_patterns, condense_refunds, condense_spend
     from ltv.models.base import TrainingData
     from ltv.models.registry import create_model
 
@@ -272,6 +272,7 @@ def btyd_model(lake: Lake, line: str, horizon_days: int = 365) -> tuple[LTVModel
     data = TrainingData(
         time_unit=time_unit, horizon_days=horizon_days,
         patterns=condense_patterns(snapshot), spend_patterns=condense_spend(snapshot),
+        refunds=condense_refunds(snapshot),
     )
     return create_model("bgnbd_gg").fit(data), "bgnbd_gg fitted on the latest snapshot"
 

@@ -218,6 +218,16 @@ def condense_spend(features: DataFrame) -> pd.DataFrame:
     return rows.astype({"frequency": "float64", "monetary_value": "float64", "weight": "int64"})
 
 
+def condense_refunds(features: DataFrame) -> pd.DataFrame:
+    """One row: ``gross_spend_total`` and ``refund_total`` summed over the snapshot's customers,
+    for the net share of spend forecasts (:func:`ltv.models.base.net_share`). Pass ONE snapshot of ONE line."""
+    rows = features.agg(
+        F.coalesce(F.sum("gross_spend_total"), F.lit(0.0)).cast("double").alias("gross_spend_total"),
+        F.coalesce(F.sum("refund_total"), F.lit(0.0)).cast("double").alias("refund_total"),
+    ).toPandas()
+    return rows.astype({"gross_spend_total": "float64", "refund_total": "float64"})
+
+
 def training_examples(
     spark: SparkSession,
     lake: Lake,

@@ -55,6 +55,10 @@ class TrainingData:
             ``weight`` (number of customers with that pattern), counted by Spark.
         spend_patterns: condensed Gamma-Gamma inputs (customers with ``frequency > 0`` and
             ``monetary_value > 0``): ``frequency``, ``monetary_value``, ``weight``.
+        refunds: the snapshot's spend totals at the fit cutoff, ``gross_spend_total`` and
+            ``refund_total`` (>= 0) summed over its customers (one row; one per group in a model
+            across groups): how much of gross spend came back as refunds (see :func:`net_share`).
+            None = no refund information: spend is forecast gross.
         examples: supervised examples (one row per customer and training cutoff): feature
             columns plus ``label_spend`` (net spend in the horizon after that cutoff) and
             ``label_purchases``; None for models that need none. May be a sample.
@@ -72,11 +76,39 @@ class TrainingData:
     horizon_days: int = 365
     patterns: pd.DataFrame | None = None
     spend_patterns: pd.DataFrame | None = None
+    refunds: pd.DataFrame | None = None
     examples: pd.DataFrame | None = None
     feature_columns: list[str] = field(default_factory=list)
     example_frame: Any = None
     spark_workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def net_share(refunds: pd.DataFrame | None, what: str = "") -> float:
+    """``1 - refund_total / gross_spend_total`` summed over ``refunds`` (1.0 for None).
+
+    Labels are NET spend (refunds are negative rows), while a spend model of purchase amounts
+    (Gamma-Gamma) forecasts GROSS spend per purchase: multiplying by this share makes the forecast
+    net. Refunds at or above gross spend, or non-finite totals, raise: there is no net level to
+    learn from such data.
+    """
+    if refunds is None:
+        return 1.0
+    missing = [c for c in ("gross_spend_total", "refund_total") if c not in refunds.columns]
+    if missing:
+        raise ValueError(f"{what or 'refunds'}: lacks columns {missing} (found {list(refunds.columns)})")
+    gross = float(pd.to_numeric(refunds["gross_spend_total"]).sum())
+    refunded = float(pd.to_numeric(refunds["refund_total"]).sum())
+    if not (np.isfinite(gross) and np.isfinite(refunded)) or refunded < 0:
+        raise ValueError(f"{what or 'refunds'}: gross spend {gross} / refunds {refunded} are not usable totals")
+    if gross <= 0:
+        if refunded > 0:
+            raise ValueError(f"{what or 'refunds'}: refunds {refunded:.2f} without any gross spend")
+        return 1.0
+    share = 1.0 - refunded / gross
+    if share <= 0:
+        raise ValueError(f"{what or 'refunds'}: refunds {refunded:.2f} reach gross spend {gross:.2f}: no net level to forecast")
+    return share
 
 
 class ModelOutputError(ValueError):

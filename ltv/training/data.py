@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from ltv.config import FeatureSettings
 from ltv.features.labels import attach_labels
-from ltv.features.pipeline import build_snapshot, condense_patterns, condense_spend
+from ltv.features.pipeline import build_snapshot, condense_patterns, condense_refunds, condense_spend
 from ltv.features.schema import known_at, model_feature_columns
 from ltv.models.base import TrainingData
 
@@ -122,6 +122,7 @@ def training_data(
         horizon_days=horizon_days,
         patterns=condense_patterns(snapshot),
         spend_patterns=condense_spend(snapshot),
+        refunds=condense_refunds(snapshot),
     )
     data.extra["fit_cutoff"] = fit_cutoff.isoformat()
     if not need_examples:
@@ -214,12 +215,13 @@ def consolidated_training_data(
     time_units = {known.settings.time_unit for known in knowns.values()}
     if len(time_units) != 1:
         raise ValueError(f"lines {sorted(knowns)} mix time units {sorted(time_units)}; one model needs one")
-    patterns, spend, frames, feature_sets, cutoffs = [], [], [], [], {}
+    patterns, spend, refunds, frames, feature_sets, cutoffs = [], [], [], [], [], {}
     for line in sorted(knowns):
         known = knowns[line]
         snapshot = known.snapshot(fit_cutoff)
         patterns.append(condense_patterns(snapshot).assign(**{group_column: line}))
         spend.append(condense_spend(snapshot).assign(**{group_column: line}))
+        refunds.append(condense_refunds(snapshot).assign(**{group_column: line}))
         n_cutoffs, step_days = cutoffs_by_line[line]
         frame, line_cutoffs = example_frame(known, fit_cutoff, horizon_days, n_cutoffs, step_days)
         if frame is None:
@@ -233,6 +235,7 @@ def consolidated_training_data(
         horizon_days=horizon_days,
         patterns=pd.concat(patterns, ignore_index=True),
         spend_patterns=pd.concat(spend, ignore_index=True),
+        refunds=pd.concat(refunds, ignore_index=True),
     )
     data.extra.update(fit_cutoff=fit_cutoff.isoformat(), business_lines=sorted(knowns), example_cutoffs=cutoffs)
     if not frames:

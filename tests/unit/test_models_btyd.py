@@ -7,6 +7,7 @@ r=0.553 alpha=10.578 s=0.606 beta=11.669 (LL -9595.0); Gamma-Gamma [N025] p=6.25
 """
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -18,6 +19,7 @@ from ltv.models.btyd import BGNBDGammaGamma, ParetoNBDGammaGamma
 from ltv.models.btyd import fit as bf
 from ltv.models.btyd import math as bm
 from ltv.models.btyd import optimum
+from ltv.models.registry import load_model
 
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PUBLISHED_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
@@ -311,3 +313,41 @@ def test_intervals_are_deterministic(bgnbd: BGNBDGammaGamma, cdnow: pd.DataFrame
     first = bgnbd.predict(cdnow.head(500), horizon_days=364)
     second = bgnbd.predict(cdnow.head(500), horizon_days=364)
     pd.testing.assert_frame_equal(first, second)
+
+
+# -- net spend -------------------------------------------------------------------------------------
+
+
+def test_net_share_is_one_minus_the_refunded_share_and_refuses_unusable_totals() -> None:
+    from ltv.models.base import net_share
+
+    assert net_share(None) == 1.0
+    refunds = pd.DataFrame({"gross_spend_total": [600.0, 400.0], "refund_total": [150.0, 50.0]})
+    assert net_share(refunds) == pytest.approx(0.8)
+    assert net_share(pd.DataFrame({"gross_spend_total": [0.0], "refund_total": [0.0]})) == 1.0
+    for gross, refunded in ((100.0, 100.0), (100.0, 120.0), (0.0, 5.0), (float("nan"), 1.0), (100.0, -1.0)):
+        with pytest.raises(ValueError):
+            net_share(pd.DataFrame({"gross_spend_total": [gross], "refund_total": [refunded]}), "line x")
+    with pytest.raises(ValueError, match="lacks columns"):
+        net_share(pd.DataFrame({"gross": [1.0]}))
+
+
+def test_btyd_forecasts_net_spend_from_the_refund_share_and_old_models_stay_gross(cdnow, cdnow_data, tmp_path) -> None:
+    gross = BGNBDGammaGamma().fit(cdnow_data)
+    data = condensed(cdnow)
+    data.refunds = pd.DataFrame({"gross_spend_total": [1000.0], "refund_total": [200.0]})
+    net = BGNBDGammaGamma().fit(data)
+    assert gross.net_share_ == 1.0 and net.net_share_ == pytest.approx(0.8)
+    a, b = gross.predict(cdnow, 364), net.predict(cdnow, 364)
+    for column in ("predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90"):
+        np.testing.assert_allclose(b[column], 0.8 * a[column], rtol=1e-12)
+    np.testing.assert_allclose(b["predicted_purchases"], a["predicted_purchases"])  # refunds are not purchases
+
+    net.save(tmp_path / "m")
+    document = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert document["state"]["net_share"] == pytest.approx(0.8)
+    del document["state"]["net_share"]  # as written before net spend existed
+    (tmp_path / "m" / "model.json").write_text(json.dumps(document))
+    old = load_model(tmp_path / "m")
+    assert old.net_share_ == 1.0
+    np.testing.assert_allclose(old.predict(cdnow, 364)["predicted_ltv"], a["predicted_ltv"], rtol=1e-12)

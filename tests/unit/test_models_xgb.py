@@ -198,3 +198,43 @@ def test_old_module_name_still_imports_with_a_warning(monkeypatch: pytest.Monkey
         old = importlib.import_module("ltv.models.xgb")
     assert old.XGBoostLTV is XGBoostLTV and old.HybridLTV is HybridLTV
     assert old.BOOSTER_FILES == BOOSTER_FILES and old.BTYD_FEATURES == BTYD_FEATURES
+
+
+# -- net spend -------------------------------------------------------------------------------------
+
+
+def test_xgboost_learns_net_labels_its_level_is_the_net_total_of_the_examples(data: TrainingData) -> None:
+    """Tweedie learns spend floored at 0; the spend level factor sets the forecast's level to the net total."""
+    examples = data.examples.copy()
+    refunders = np.flatnonzero(examples["label_spend"].to_numpy() > 0)[::4]  # a quarter of the spenders
+    examples.loc[refunders, "label_spend"] -= 1.5 * examples.loc[refunders, "label_spend"]  # refunds outweigh
+    net = examples["label_spend"].to_numpy(float)
+    floored = np.maximum(net, 0.0)
+    assert net.min() < 0 < net.sum() < floored.sum()
+    model = XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))
+    assert model.level_factors_["spend"] < 1.0  # net is below the floored labels the booster learned
+    assert model.interval_floor_ == pytest.approx(net.min())
+    predicted = model.predict(examples[FEATURES], HORIZON_DAYS)
+    assert predicted["predicted_ltv"].sum() == pytest.approx(net.sum(), rel=1e-6)  # net, not gross
+    assert (predicted["predicted_ltv_p10"] >= net.min()).all()
+
+    squared = XGBoostLTV(**FAST, objective="squared_error").fit(
+        TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))
+    assert squared.level_factors_["spend"] == 1.0  # it learns the raw net label already
+
+    examples["label_spend"] = -examples["label_spend"].abs()  # nothing but refunds: no level to learn
+    with pytest.raises(ValueError, match="not positive"):
+        XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))
+
+
+def test_hybrid_btyds_carry_the_refund_share_of_their_snapshot_and_of_each_example_cutoff(data: TrainingData) -> None:
+    examples = data.examples.assign(gross_spend_total=100.0, refund_total=np.where(data.examples["as_of"] == "2024-01-01", 10.0, 30.0))
+    with_refunds = training_data(examples, snapshot=customers(seed=5))
+    with_refunds.refunds = pd.DataFrame({"gross_spend_total": [1000.0], "refund_total": [250.0]})
+    model = HybridLTV(**FAST).fit(with_refunds)
+    assert model.btyd_.net_share_ == pytest.approx(0.75)
+    from ltv.models.boosted.condense import condense_examples_local
+
+    by_cutoff = condense_examples_local(examples, ["as_of"], "days", HORIZON_DAYS)
+    assert {k: HybridLTV()._new_btyd().fit(v).net_share_ for k, v in by_cutoff.items()} == pytest.approx(
+        {"2024-01-01": 0.9, "2024-04-01": 0.7})

@@ -8,12 +8,18 @@ and are trained for exactly that horizon (``horizon_days_``).
     Three boosters on ``TrainingData.feature_columns``:
 
     * spend: ``reg:tweedie`` (log link, ``tweedie_variance_power`` in (1, 2): a point mass at
-      zero plus a heavy right tail, which is what horizon spend looks like) on ``label_spend``
-      clipped at 0 (net refunds are not spend to forecast); ``objective="squared_error"``
-      switches to ``reg:squarederror`` on the raw label, for comparison;
+      zero plus a heavy right tail, which is what horizon spend looks like). Tweedie needs labels
+      >= 0, so it learns ``label_spend`` floored at 0 (a customer whose refunds outweigh the
+      window's purchases counts as 0) and its forecast is set to the NET level by the spend
+      level factor ``sum(label_spend) / sum(booster forecast)`` over the examples (per line in a
+      model across lines); ``objective="squared_error"`` switches to ``reg:squarederror`` on the
+      raw net label (factor 1), for comparison;
     * purchases: ``count:poisson`` on ``label_purchases`` -> ``predicted_purchases``;
     * interval: one multi-quantile booster (``reg:quantileerror``, ``quantile_alpha`` =
-      [0.1, 0.9]) -> p10/p90 (sorted per row so p10 <= p90).
+      [0.1, 0.9]) on the raw net label -> p10/p90 (sorted per row so p10 <= p90), bounded below
+      by the lowest label seen at fit (``interval_floor_``, 0 unless some customer's refunds
+      outweighed their purchases): quantile trees add up leaf values and can step below the
+      labels' support, where no quantile of the spend can lie.
 
     ``p_alive`` is None (no notion of churn).
 
@@ -56,11 +62,13 @@ from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData
 from ltv.models.boosted import encoding
 from ltv.models.boosted.condense import condense_examples_local
 from ltv.models.boosted.distributed import fit_distributed
+from ltv.models.boosted.level import level_factors, local_totals, row_factors
+from ltv.models.boosted.params import OBJECTIVES, QUANTILES, booster_params
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"tweedie": "reg:tweedie", "squared_error": "reg:squarederror"}
-QUANTILES = (0.1, 0.9)
+#: the examples' net spend label: the spend level target of a Tweedie booster (see ``_level_targets``)
+NET_LABEL = "label_spend"
 BOOSTER_FILES = {"spend": "xgb_spend.json", "purchases": "xgb_purchases.json", "interval": "xgb_interval.json"}
 
 
@@ -159,53 +167,34 @@ class _BoostedLTV(LTVModel):
         return {"spend": None, "purchases": None}
 
     def _level_targets(self) -> dict[str, str]:
-        """{booster: extra column} whose total over the examples the booster's total is rescaled to
-        (per group with ``group_column``); empty = no rescaling."""
-        return {}
+        """{booster: column} whose total over the examples the booster's total is rescaled to (per
+        group with ``group_column``; the column is an extra feature or an example column, see
+        :meth:`_level_target_values`); empty = no rescaling. Here: Tweedie's spend booster learns
+        labels floored at 0, so its level is set to the NET label total."""
+        return {"spend": NET_LABEL} if self.objective == "tweedie" else {}
 
-    # -- learning -------------------------------------------------------------------------------
+    def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray:
+        """Per example row, the values of level target ``column`` (an extra feature, else an example column)."""
+        source = extra if column in extra.columns else examples
+        return pd.to_numeric(source[column], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+
     def _check_params(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"{self.name}: objective {self.objective!r} unknown; use one of {sorted(OBJECTIVES)}")
         if not 1.0 < float(self.tweedie_variance_power) < 2.0:
             raise ValueError(f"{self.name}: tweedie_variance_power must be in (1, 2), got {self.tweedie_variance_power}")
 
-    def _tree_params(self) -> dict[str, Any]:
-        return {
-            "eta": float(self.learning_rate),
-            "max_depth": int(self.max_depth),
-            "min_child_weight": float(self.min_child_weight),
-            "subsample": float(self.subsample),
-            "colsample_bytree": float(self.colsample_bytree),
-            "lambda": float(self.reg_lambda),
-            "tree_method": "hist",
-            "seed": int(self.seed),
-            "nthread": int(self.nthread),
-            "max_cat_to_onehot": 1,
-            "verbosity": 0,
-        }
-
     def _booster_params(self, part: str) -> tuple[dict[str, Any], int]:
         """(XGBoost parameters, boosting rounds) of booster ``part`` (see :data:`BOOSTER_FILES`)."""
-        tree = self._tree_params()
-        if part == "spend":
-            params = {**tree, "objective": OBJECTIVES[self.objective]}
-            if self.objective == "tweedie":
-                params["tweedie_variance_power"] = float(self.tweedie_variance_power)
-            return params, int(self.n_estimators)
-        if part == "purchases":
-            return {**tree, "objective": "count:poisson"}, int(self.n_estimators)
-        if part == "interval":
-            return {**tree, "objective": "reg:quantileerror", "quantile_alpha": list(QUANTILES)}, int(self.interval_n_estimators)
-        raise KeyError(part)
+        return booster_params(self, part)
 
     def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Per booster: its training label (spend clipped at 0 under Tweedie; purchases >= 0)."""
-        spend = pd.to_numeric(examples["label_spend"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        """Per booster: its training label (spend floored at 0 under Tweedie, see :meth:`_level_targets`;
+        purchases >= 0; the interval booster learns the raw net spend)."""
+        net = pd.to_numeric(examples["label_spend"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
         purchases = pd.to_numeric(examples["label_purchases"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
-        if self.objective == "tweedie":
-            spend = np.maximum(spend, 0.0)
-        return {"spend": spend, "purchases": np.maximum(purchases, 0.0), "interval": spend}
+        spend = np.maximum(net, 0.0) if self.objective == "tweedie" else net
+        return {"spend": spend, "purchases": np.maximum(purchases, 0.0), "interval": net}
 
     def _check_data(self, data: TrainingData, columns: list[str]) -> None:
         self._check_params()
@@ -258,6 +247,7 @@ class _BoostedLTV(LTVModel):
         for part in BOOSTER_FILES:
             params, rounds = self._booster_params(part)
             self.boosters_[part] = self._train(params, matrix, targets[part], margins.get(part), rounds)
+        self.interval_floor_ = min(0.0, float(targets["interval"].min()))
         self._set_level_factors(self._local_totals(examples, matrix, extra, margins))
         return self
 
@@ -271,23 +261,23 @@ class _BoostedLTV(LTVModel):
         return self._example_extra(examples, self._fit_example_models(condensed), keys)
 
     def _local_totals(self, examples: pd.DataFrame, matrix: pd.DataFrame, extra: pd.DataFrame, margins: dict) -> pd.DataFrame | None:
-        """Per group: boosters' and level targets' totals over the examples (None: no level targets; see hybrid)."""
-        return None
+        """Per group: boosters' total forecast and the level target columns' total over the examples."""
+        targets = self._level_targets()
+        return local_totals(self.boosters_, targets, matrix, margins, self._group_values(examples),
+                            {t: self._level_target_values(examples, extra, t) for t in targets.values()})
 
     def _group_values(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's group as a string ("" for all rows without ``group_column``)."""
         return encoding.group_values(frame, self.group_column)
 
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None:
-        """``level_factors_`` (all rows) and ``group_level_factors_`` (per group): 1 here (see hybrid)."""
-        self.level_factors_ = {"spend": 1.0, "purchases": 1.0}
-        self.group_level_factors_: dict[str, dict[str, float]] = {}
+        """``level_factors_`` (all rows) and ``group_level_factors_`` (per group) from per-group
+        totals of the boosters and their level targets (:func:`~ltv.models.boosted.level.level_factors`)."""
+        self.level_factors_, self.group_level_factors_ = level_factors(
+            totals, self._level_targets(), self.name, self.group_column)
 
     def _row_factors(self, features: pd.DataFrame, part: str) -> np.ndarray | float:
-        if not self.group_level_factors_:
-            return self.level_factors_[part]
-        groups = self._group_values(features)
-        return np.array([self.group_level_factors_[g][part] if g in self.group_level_factors_ else 1.0 for g in groups])
+        return row_factors(self.level_factors_, self.group_level_factors_, self._group_values(features), part)
 
     @staticmethod
     def _train(params: dict[str, Any], matrix: pd.DataFrame, label: np.ndarray, margin, rounds: int) -> xgb.Booster:
@@ -311,7 +301,8 @@ class _BoostedLTV(LTVModel):
 
         ltv = run("spend", margins["spend"]).astype(float) * self._row_factors(features, "spend")
         purchases = run("purchases", margins["purchases"]).astype(float) * self._row_factors(features, "purchases")
-        bounds = np.sort(np.maximum(run("interval").reshape(len(matrix), len(QUANTILES)), 0.0), axis=1)
+        quantiles = run("interval").reshape(len(matrix), len(QUANTILES)).astype(float)
+        bounds = np.sort(np.maximum(quantiles, self.interval_floor_), axis=1)
         scale = 1.0
         if horizon_days != self.horizon_days_:
             scale = horizon_days / self.horizon_days_
@@ -333,16 +324,8 @@ class _BoostedLTV(LTVModel):
 
     def _check_groups(self, features: pd.DataFrame) -> None:
         """A model trained across groups predicts only groups it was trained on (named in the error)."""
-        if not self.group_column:
-            return
-        if self.group_column not in features.columns:
-            raise ValueError(f"{self.name} was trained across {self.group_column} values and needs that column "
-                             f"to predict (found: {list(features.columns)})")
-        known = set(self.categories_.get(self.group_column, []))
-        unknown = sorted({str(g) for g in self._group_values(features)} - known)
-        if unknown:
-            raise ValueError(f"{self.name} was trained on {self.group_column} {sorted(known)}, not on {unknown}; "
-                             "retrain with those lines among the consolidated model's members")
+        if self.group_column:
+            encoding.check_groups(features, self.group_column, self.categories_.get(self.group_column, []), self.name)
 
     def feature_importance(self, importance_type: str = "total_gain") -> pd.Series:
         """Spend booster's importance per input column (0 for columns never split on)."""
@@ -363,6 +346,7 @@ class _BoostedLTV(LTVModel):
             "booster_files": dict(BOOSTER_FILES),
             "level_factors": self.level_factors_,
             "group_level_factors": self.group_level_factors_,
+            "interval_floor": self.interval_floor_,
             "trained_distributed": bool(getattr(self, "trained_distributed_", False)),
         }
 
@@ -372,6 +356,7 @@ class _BoostedLTV(LTVModel):
         self.feature_columns_ = list(state["feature_columns"])
         self.categories_ = {k: list(v) for k, v in state["categories"].items()}
         self.level_factors_ = {k: float(v) for k, v in state["level_factors"].items()}
+        self.interval_floor_ = float(state.get("interval_floor", 0.0))  # absent before 0.3: intervals floored at 0
         self.group_level_factors_ = {
             str(g): {k: float(v) for k, v in parts.items()} for g, parts in state.get("group_level_factors", {}).items()
         }

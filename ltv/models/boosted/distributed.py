@@ -21,8 +21,9 @@ is set (the training set is larger than the line's ``distributed_min_rows``; see
    ``num_workers`` Spark tasks; ``get_booster()`` gives a plain :class:`xgboost.Booster`, stored
    in XGBoost's JSON format exactly like a locally trained one, so predict / save / load do not
    know the difference;
-5. ``hybrid`` with ``anchor="btyd_total"``: the boosters' and the BTYD's totals over the
-   examples (per group) are summed on the executors for the level factors.
+5. the boosters' and their level targets' totals over the examples (per group: the net label
+   for a Tweedie spend booster, the BTYD's forecasts for ``hybrid`` with ``anchor="btyd_total"``)
+   are summed on the executors for the level factors.
 
 Results differ slightly from the local path (XGBoost's distributed histogram sketch, row
 order); the tests check they are close, not identical.
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ltv.models.base import TrainingData, json_default
-from ltv.models.boosted.condense import HISTORY, condensed_by_key
+from ltv.models.boosted.condense import HISTORY, REFUNDS, condensed_by_key
 from ltv.models.boosted.encoding import numeric_codes
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class SparkTrainable(Protocol):
     def _group_values(self, frame: pd.DataFrame) -> np.ndarray: ...
     def _booster_params(self, part: str) -> tuple[dict[str, Any], int]: ...
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None: ...
+    def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray: ...
 
 
 Trainable = TypeVar("Trainable", bound=SparkTrainable)
@@ -157,6 +159,8 @@ def fit_distributed(model: Trainable, data: TrainingData) -> Trainable:
                 f"{MARGIN_PREFIX}{part}" if part in margins else None, params, rounds, workers,
             )
             model.boosters_[part].set_param({"nthread": int(model.nthread)})
+        lowest = design.agg(F.min(f"{TARGET_PREFIX}interval")).first()[0]
+        model.interval_floor_ = min(0.0, float(lowest if lowest is not None else 0.0))
         model._set_level_factors(_spark_totals(model, design, names, feature_types))
     finally:
         design.unpersist()
@@ -203,7 +207,7 @@ def design_rows(model_class: Callable[..., SparkTrainable], shell: dict[str, Any
             if margin is not None:
                 out[f"{MARGIN_PREFIX}{part}"] = margin
         for col in model._level_targets().values():
-            out[f"__level_{col}"] = extra[col].to_numpy(dtype=float)
+            out[f"__level_{col}"] = model._level_target_values(rows, extra, col)
     out[GROUP_COLUMN] = model._group_values(rows)
     return out
 
@@ -265,8 +269,13 @@ def condense_examples_spark(frame, keys: list[str], data: TrainingData) -> dict[
         .agg(F.count(F.lit(1)).alias("weight"))
         .toPandas()
     )
+    refunds = None
+    if all(c in frame.columns for c in REFUNDS):
+        totals = [F.sum(F.col(c).cast("double")).alias(c) for c in REFUNDS]
+        refunds = (frame.select(*key_cols, *REFUNDS).groupBy(*keys).agg(*totals) if keys
+                   else frame.agg(*totals)).toPandas()
     sort = [*keys, "frequency", "recency", "T"]
     patterns = patterns.sort_values(sort).reset_index(drop=True)
     spend = spend.sort_values([*keys, "frequency", "monetary_value"]).reset_index(drop=True)
-    return condensed_by_key(patterns, spend, keys, data.time_unit, data.horizon_days)
+    return condensed_by_key(patterns, spend, keys, data.time_unit, data.horizon_days, refunds)
 

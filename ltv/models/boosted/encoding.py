@@ -99,3 +99,14 @@ def group_values(frame: pd.DataFrame, group_column: str | None) -> np.ndarray:
         return np.full(len(frame), "", dtype=object)
     values = frame[group_column]
     return values.astype("string").astype(object).where(values.notna(), None).to_numpy()
+
+
+def check_groups(features: pd.DataFrame, group_column: str, known: list[str], model: str) -> None:
+    """A model trained across ``group_column`` values predicts only the groups it was trained on."""
+    if group_column not in features.columns:
+        raise ValueError(f"{model} was trained across {group_column} values and needs that column "
+                         f"to predict (found: {list(features.columns)})")
+    unknown = sorted({str(g) for g in group_values(features, group_column)} - set(known))
+    if unknown:
+        raise ValueError(f"{model} was trained on {group_column} {sorted(known)}, not on {unknown}; "
+                         "retrain with those lines among the consolidated model's members")

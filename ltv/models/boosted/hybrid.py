@@ -13,7 +13,7 @@ Anchors. With ``anchor="btyd_margin"`` the BTYD forecast is also the boosters' s
 multiplicative correction of the BTYD forecast. With ``anchor="btyd_total"`` (default) the
 corrected forecast is moreover rescaled by one *level factor* fixed at fit,
 ``sum(btyd_ltv) / sum(corrected)`` over the examples: the trees re-rank customers, the level is
-BTYD's. Why: a booster trained on one window carries that window's level (season, cohort age)
+BTYD's (a NET level: the BTYDs carry the refund share of their snapshot). Why: a booster trained on one window carries that window's level (season, cohort age)
 into the forecast (a plain XGBoost: about +49% aggregate bias on CDNOW at 1997-12-31, -40% at
 1997-09-30) while BG/NBD+GG stays within a few percent. ``p_alive`` is the BTYD's.
 
@@ -136,12 +136,17 @@ class HybridLTV(_BoostedLTV):
         for frame in (data.patterns, data.spend_patterns):
             if group not in frame.columns:
                 raise ValueError(f"{self.name}: patterns need a {group!r} column for a model trained across groups")
+        if data.refunds is not None and group not in data.refunds.columns:
+            raise ValueError(f"{self.name}: refunds need a {group!r} column for a model trained across groups")
         for level in self.categories_[group]:
             patterns = data.patterns[data.patterns[group].astype(str) == level].drop(columns=group)
             spend = data.spend_patterns[data.spend_patterns[group].astype(str) == level].drop(columns=group)
+            refunds = (data.refunds[data.refunds[group].astype(str) == level].drop(columns=group)
+                       if data.refunds is not None else None)
             if patterns.empty:
                 raise ValueError(f"{self.name}: no patterns for {group} {level!r} in the snapshot it will score")
-            subset = TrainingData(time_unit=data.time_unit, horizon_days=data.horizon_days, patterns=patterns, spend_patterns=spend)
+            subset = TrainingData(time_unit=data.time_unit, horizon_days=data.horizon_days, patterns=patterns,
+                                  spend_patterns=spend, refunds=refunds)
             self.btyd_by_group_[level] = self._new_btyd().fit(subset)
 
     def _example_keys(self, columns: list[str]) -> list[str] | None:
@@ -185,42 +190,11 @@ class HybridLTV(_BoostedLTV):
         }
 
     def _level_targets(self) -> dict[str, str]:
-        """``anchor="btyd_total"``: booster totals rescaled to the BTYD totals over the examples."""
+        """``anchor="btyd_total"``: booster totals rescaled to the BTYD totals over the examples;
+        otherwise the spend level is the examples' net label total, as for ``xgboost``."""
         if self.anchor != "btyd_total":
-            return {}
+            return super()._level_targets()
         return {"spend": "btyd_ltv", "purchases": "btyd_purchases"}
-
-    def _local_totals(self, examples: pd.DataFrame, matrix: pd.DataFrame, extra: pd.DataFrame, margins: dict) -> pd.DataFrame | None:
-        """Per group: boosters' total forecast and the level target columns' total over the examples."""
-        targets = self._level_targets()
-        if not targets:
-            return None
-        columns = {"__group": self._group_values(examples)}
-        for part, target in targets.items():
-            dmatrix = xgb.DMatrix(matrix, base_margin=margins.get(part), enable_categorical=True)
-            columns[part] = self.boosters_[part].predict(dmatrix).astype(float)
-            columns[target] = extra[target].to_numpy(dtype=float)
-        return pd.DataFrame(columns).groupby("__group").sum()
-
-    def _set_level_factors(self, totals: pd.DataFrame | None) -> None:
-        """``level_factors_`` (all rows) and ``group_level_factors_`` (per group) from per-group totals."""
-        super()._set_level_factors(totals)
-        if totals is None or totals.empty:
-            return
-        targets = self._level_targets()
-
-        def factors(sums: pd.Series) -> dict[str, float]:
-            out = {"spend": 1.0, "purchases": 1.0}
-            for part, target in targets.items():
-                total, wanted = float(sums[part]), float(sums[target])
-                out[part] = wanted / total if total > 0 and wanted > 0 else 1.0
-            return out
-
-        self.level_factors_ = factors(totals.sum())
-        if self.group_column:
-            self.group_level_factors_ = {str(g): factors(row) for g, row in totals.iterrows()}
-        log.info("%s: level factors (target total / booster total on the examples): %s %s",
-                 self.name, self.level_factors_, self.group_level_factors_ or "")
 
     def _get_state(self, directory: Path) -> dict[str, Any]:
         state = super()._get_state(directory)

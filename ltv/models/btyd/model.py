@@ -14,8 +14,14 @@ Inputs to ``predict``: ``frequency`` (repeat purchase periods), ``recency`` and 
 time unit recorded at fit (``time_unit_``), ``monetary_value`` (mean spend of the repeat
 purchases). Outputs over ``horizon_days`` (converted to that unit): expected purchases
 (conditional expectation), ``p_alive``, ``predicted_ltv`` = purchases x Gamma-Gamma conditional
-mean spend (undiscounted, input currency), and Monte Carlo p10/p90 (see
-:func:`ltv.models.btyd.math.ltv_quantiles`).
+mean spend x ``net_share_`` (undiscounted, input currency), and Monte Carlo p10/p90 (see
+:func:`ltv.models.btyd.math.ltv_quantiles`), scaled by the same share.
+
+Net spend. Gamma-Gamma models what customers pay per purchase (refunds never create a purchase
+and are kept out of ``monetary_value``), while the labels every model is judged on are NET spend.
+``net_share_`` = 1 - refunds / gross spend over the fit snapshot (``TrainingData.refunds``,
+:func:`ltv.models.base.net_share`) turns the gross forecast into a net one; models saved before
+it existed load with 1.0 (the gross forecast they always made).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ import pandas as pd
 
 from ltv.models.btyd import fit as bf
 from ltv.models.btyd import math as bm
-from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units
+from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units, net_share
 
 HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 INTERVAL_LEVELS = (0.1, 0.9)
@@ -98,6 +104,7 @@ class _BTYDGammaGamma(LTVModel):
         purchases = self._fit_purchases(data.patterns, self.max_penalizer)
         spend = bf.fit_gamma_gamma(data.spend_patterns, self.max_penalizer)
         self.time_unit_ = data.time_unit
+        self.net_share_ = net_share(data.refunds, self.name)
         self.purchase_fit_ = _fit_record(purchases)
         self.spend_fit_ = _fit_record(spend)
         return self
@@ -134,11 +141,12 @@ class _BTYDGammaGamma(LTVModel):
                 p=spend_params["p"],
             )
             quantiles = bm.ltv_quantiles(interval_inputs, INTERVAL_LEVELS, int(self.n_draws), int(self.random_state))
+        share = self.net_share_
         return pd.DataFrame(
             {
-                "predicted_ltv": purchases * spend_per_purchase,
-                "predicted_ltv_p10": quantiles[:, 0],
-                "predicted_ltv_p90": quantiles[:, 1],
+                "predicted_ltv": purchases * spend_per_purchase * share,
+                "predicted_ltv_p10": quantiles[:, 0] * share,
+                "predicted_ltv_p90": quantiles[:, 1] * share,
                 "predicted_purchases": purchases,
                 "p_alive": p_alive,
             }
@@ -146,12 +154,14 @@ class _BTYDGammaGamma(LTVModel):
 
     # -- persistence ----------------------------------------------------------------------------
     def _get_state(self, directory: Path) -> dict[str, Any]:
-        return {"time_unit": self.time_unit_, "purchase_fit": self.purchase_fit_, "spend_fit": self.spend_fit_}
+        return {"time_unit": self.time_unit_, "purchase_fit": self.purchase_fit_, "spend_fit": self.spend_fit_,
+                "net_share": self.net_share_}
 
     def _set_state(self, state: dict[str, Any], directory: Path) -> None:
         self.time_unit_ = state["time_unit"]
         self.purchase_fit_ = state["purchase_fit"]
         self.spend_fit_ = state["spend_fit"]
+        self.net_share_ = float(state.get("net_share", 1.0))  # absent before 0.3: gross forecasts
 
 
 def _fit_record(result: bf.FitResult) -> dict[str, Any]:
