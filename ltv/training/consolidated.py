@@ -64,6 +64,9 @@ class ConsolidatedTrainer:
     as_of: dt.date
     horizon_days: int
     versions: dict[str, int | None]
+    #: line -> the consolidated candidates it is offered; None = every candidate to every member
+    #: (consolidation on); with consolidation off only a line's consolidated champion, to defend it
+    offered: dict[str, list[str]] | None = None
     _data: dict[dt.date, TrainingData] = field(default_factory=dict)
     _models: dict[tuple[str, dt.date], LTVModel] = field(default_factory=dict)
     _failures: dict[tuple[str, dt.date], str] = field(default_factory=dict)
@@ -73,8 +76,14 @@ class ConsolidatedTrainer:
         """Display names of the candidates (``all_lines:<model>``)."""
         return [consolidated_name(c) for c in self.candidates]
 
+    def names_for(self, line: str) -> list[str]:
+        """Display names of the consolidated candidates ``line``'s gate compares."""
+        if self.offered is None:
+            return self.names
+        return [consolidated_name(c) for c in self.offered.get(line, [])]
+
     def covers(self, line: str) -> bool:
-        return line in self.knowns
+        return line in self.knowns and bool(self.names_for(line))
 
     def known(self, line: str) -> KnownData:
         return self.knowns[line]
@@ -138,19 +147,27 @@ def prepare(
     requested: list[str] | None,
     known_for,
     versions: dict[str, int | None],
+    champions: dict[str, str] | None = None,
 ) -> ConsolidatedTrainer | None:
-    """A :class:`ConsolidatedTrainer` when the config enables it (or ``--model all_lines:X`` asks for it), else None.
+    """A :class:`ConsolidatedTrainer` when the config enables it, ``--model all_lines:X`` asks
+    for it, or a line's champion is a consolidated model; else None.
 
     Args:
         all_lines: every line in ``transactions``; ``lines``: the lines being trained now.
         requested: ``--model`` names (None = configured candidates).
         known_for: ``line -> KnownData`` factory (the same pinned inputs the lines use).
+        champions: line -> its champion's model name. A consolidated champion is always
+            defended: with consolidation off (and not requested) its model is still fitted
+            across the member lines, and offered only to the lines it is champion of.
     """
     settings = config.consolidated
     if requested:
         candidates = [base_model(n) for n in requested if base_model(n)]
     else:
         candidates = list(settings.candidates) if settings.enabled else []
+    offer_all = bool(candidates)
+    defended = {line: base_model(name) for line, name in (champions or {}).items() if name and base_model(name)}
+    candidates += sorted({m for m in defended.values() if m not in candidates})
     if not candidates:
         return None
     check_candidates(candidates)
@@ -171,8 +188,10 @@ def prepare(
             f"time units {units}: align business_lines.<line>.horizon_days / time_unit, pass --horizon-days, "
             "or list fewer consolidated.business_lines"
         )
+    offered = None
+    if not offer_all:
+        offered = {line: [model] for line, model in defended.items()}
+        log.info("consolidation is off: fitting %s across %s only to defend the champion(s) of %s",
+                 sorted(set(defended.values())), members, sorted(defended))
     knowns = {m: known_for(m) for m in members}
-    return ConsolidatedTrainer(config, members, candidates, knowns, as_of, horizons[members[0]], versions)
-
-
-__all__ = ["ConsolidatedTrainer", "PREFIX", "base_model", "consolidated_name", "prepare"]
+    return ConsolidatedTrainer(config, members, candidates, knowns, as_of, horizons[members[0]], versions, offered)

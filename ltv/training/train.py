@@ -90,17 +90,26 @@ def candidate_names(config: LTVConfig, line: str, requested: list[str] | None, c
     return names
 
 
-def champion_specs(registry: ModelRegistry, champion, settings) -> dict[str, tuple[str, dict[str, Any]]]:
+def champion_specs(champion, deployed: dict[str, Any] | None, settings) -> dict[str, tuple[str, dict[str, Any]]]:
     """``{entry: (model name, hyperparameters)}`` for a champion whose registered hyperparameters
-    differ from what today's config would give its model (empty when they agree, or for a
-    consolidated champion, which is defended by its name). The entry is ``<model>-v<version>``."""
-    if champion is None or base_model(champion.model_name) is not None or champion.model_name not in available_models():
+    (``deployed``, from its saved ``model.json``) differ from what today's config (``settings``,
+    the line's) would give its model: it is then defended with its own as ``<model>-v<version>``.
+    Empty when they agree, without a champion, or for a consolidated champion (defended by its
+    name: see :func:`train`)."""
+    if champion is None or deployed is None or base_model(champion.model_name) is not None \
+            or champion.model_name not in available_models():
         return {}
-    deployed = registry.champion_document(champion).get("params", {})
     today = create_model(champion.model_name, **settings.hyperparameters.get(champion.model_name, {})).get_params()
     if json.loads(json.dumps(today, default=str)) == json.loads(json.dumps(deployed, default=str)):
         return {}
-    return {f"{champion.model_name}-v{champion.version}": (champion.model_name, deployed)}
+    return {f"{champion.model_name}-v{champion.version}": (champion.model_name, dict(deployed))}
+
+
+def _deployed_params(registry: ModelRegistry, champion) -> dict[str, Any] | None:
+    """The champion's registered hyperparameters (None: no champion, or a consolidated one)."""
+    if champion is None or base_model(champion.model_name) is not None or champion.model_name not in available_models():
+        return None
+    return registry.champion_document(champion).get("params", {})
 
 
 def _read_inputs(lake: Lake):
@@ -151,7 +160,7 @@ def train_line(
     champion = registry.champion(line)
     say = progress.say if progress is not None else log.info
     # the deployed champion is defended with its own spec, not its name refitted with today's settings
-    specs = champion_specs(registry, champion, settings)
+    specs = champion_specs(champion, _deployed_params(registry, champion), settings)
     champion_entry = next(iter(specs), champion.model_name if champion else None)
     names = candidate_names(config, line, models, None if specs else champion_entry)
     names += list(specs)
@@ -164,7 +173,7 @@ def train_line(
         versions, known = dict(consolidated.versions), consolidated.known(line)
         if int(consolidated.horizon_days) != horizon:
             raise ConfigError(f"{line}: horizon {horizon} differs from the consolidated model's {consolidated.horizon_days}")
-        names += consolidated.names
+        names += consolidated.names_for(line)
     else:
         versions, tx, customers = _read_inputs(lake)
         known = _known_data(config, line, as_of, tx, customers, versions)
@@ -327,7 +336,6 @@ def train(
     to each member line's gate (see :mod:`ltv.training.consolidated`).
     """
     registry = ModelRegistry(lake.root)
-    wants_consolidated = config.consolidated.enabled or any(base_model(m) for m in models or [])
     all_lines = None
     if business_lines:
         lines = sorted({validate_name(x, "business line") for x in business_lines})
@@ -335,17 +343,17 @@ def train(
         all_lines = _lines_in(lake)
         lines = all_lines
     requested = list(models) if models else None
+    # a consolidated champion is always re-evaluated, like any champion, even with consolidation off
+    champions = {line: c.model_name for line in lines if (c := registry.champion(line)) and base_model(c.model_name)}
+    wants_consolidated = config.consolidated.enabled or any(base_model(m) for m in models or []) or bool(champions)
     consolidated = None
     if wants_consolidated:
-        if requested:  # a consolidated champion is always re-evaluated, like any champion
-            for line in lines:
-                champion = registry.champion(line)
-                if champion and base_model(champion.model_name) and champion.model_name not in requested:
-                    requested.append(champion.model_name)
+        if requested and any(base_model(m) for m in requested):
+            requested += [name for name in sorted(set(champions.values())) if name not in requested]
         versions, tx, customers = _read_inputs(lake)
         consolidated = consolidation.prepare(
             config, as_of, horizon_days, all_lines or _lines_in(lake), lines, requested,
-            lambda line: _known_data(config, line, as_of, tx, customers, versions), versions,
+            lambda line: _known_data(config, line, as_of, tx, customers, versions), versions, champions,
         )
     try:
         return [train_line(spark, lake, config, line, as_of, horizon_days, requested, registry, progress, consolidated,

@@ -138,3 +138,67 @@ def test_same_sample_same_decision():
     b = decide(_sample(baseline=True, good=True, close=True), SETTINGS)
     assert a.as_dict() == b.as_dict()
     assert not math.isnan(a.evidence["comparisons"][0]["improvement"]["low"])
+
+
+# -- what the gate is given: the champion's own spec, a consolidated champion -----------------------
+
+
+def _champion(model: str, version: str = "3"):
+    from ltv.training.registry import ChampionInfo
+
+    return ChampionInfo(line="music", version=version, model_name=model, run_id="r", source="s", tags={})
+
+
+def test_a_champion_whose_spec_differs_from_todays_config_is_defended_with_its_own():
+    from ltv.config import LineSettings
+    from ltv.models.registry import create_model
+    from ltv.training.train import candidate_names, champion_specs
+
+    today = LineSettings()
+    registered = create_model("bgnbd_gg", max_penalizer=0.5).get_params()
+    specs = champion_specs(_champion("bgnbd_gg"), registered, today)
+    assert specs == {"bgnbd_gg-v3": ("bgnbd_gg", registered)}
+    # the same spec as today's config: defended by its name; nothing to defend without a champion
+    assert champion_specs(_champion("bgnbd_gg"), create_model("bgnbd_gg").get_params(), today) == {}
+    assert champion_specs(None, None, today) == {}
+    assert champion_specs(_champion("all_lines:hybrid"), {"n_estimators": 3}, today) == {}  # by its name
+    # the spec entry is compared by the gate like any champion: it wins again -> a refresh
+    sample = _sample(baseline=True, good=True, level=True)
+    sample.predicted["bgnbd_gg-v3"] = sample.predicted.pop("good")
+    decision = decide(sample, SETTINGS, champion="bgnbd_gg-v3")
+    assert (decision.winner, decision.action) == ("bgnbd_gg-v3", "refresh")
+    # today's candidates do not add the champion's name when its spec is defended instead
+    from ltv.config import LTVConfig
+
+    assert "bgnbd_gg" not in candidate_names(LTVConfig(), "music", ["xgboost"], None)
+    assert candidate_names(LTVConfig(), "music", ["xgboost"], "bgnbd_gg")[-1] == "bgnbd_gg"
+
+
+def test_a_consolidated_champion_is_defended_even_with_consolidation_off():
+    import datetime as dt
+
+    from ltv.config import LTVConfig
+    from ltv.training.consolidated import prepare
+
+    config = LTVConfig()
+    assert not config.consolidated.enabled
+
+    def trainer(champions, requested=None):
+        return prepare(config, dt.date(2024, 6, 30), 91, ["music", "online", "retail"], ["music", "online"],
+                       requested, lambda line: object(), {}, champions)
+
+    assert trainer({}) is None  # off, and no consolidated champion: nothing consolidated is fitted
+    defended = trainer({"music": "all_lines:hybrid"})
+    assert defended.candidates == ["hybrid"] and defended.members == ["music", "online", "retail"]
+    assert defended.names_for("music") == ["all_lines:hybrid"] and defended.covers("music")
+    assert defended.names_for("online") == [] and not defended.covers("online")  # off: not offered to others
+    # asked for on the command line: offered to every member line, the champion's model too
+    asked = trainer({"music": "all_lines:hybrid"}, requested=["all_lines:xgboost"])
+    assert asked.candidates == ["xgboost", "hybrid"] and asked.names_for("online") == asked.names
+    # the gate: a consolidated champion that could not be refitted is replaced only by a model that beats the baseline
+    decision = decide(_sample(baseline=True, good=True), SETTINGS, champion="all_lines:hybrid",
+                      failed={"all_lines:hybrid": "RuntimeError: consolidated fit failed"})
+    assert decision.action == "promote" and "could not be re-evaluated (failed: RuntimeError" in decision.reason
+    flat = decide(_sample(baseline=True, flat=True), SETTINGS, champion="all_lines:hybrid",
+                  failed={"all_lines:hybrid": "RuntimeError: consolidated fit failed"})
+    assert flat.action == "keep" and not flat.promote
