@@ -115,7 +115,9 @@ class LineSettings(_Strict):
 
     candidates: list[str] | None = None
     horizon_days: int = Field(365, ge=1)
-    time_unit: Literal["days", "weeks"] = "days"
+    time_unit: Literal["days", "weeks"] | None = Field(
+        None, description="unit of frequency/recency/T for this line's features and models; "
+                          "unset = features.time_unit (one unit per line, used by features, training and scoring)")
     discount_rate: float = Field(0.0, ge=0, description="annual rate for discounted LTV")
     hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     gate: GateSettings = Field(default_factory=GateSettings)
@@ -205,11 +207,12 @@ class LTVConfig(_Strict):
 
     def line(self, name: str) -> LineSettings:
         """Settings for one business line: its own block over ``defaults``."""
-        override = self.business_lines.get(name)
-        if override is None:
-            return self.defaults
         merged = self.defaults.model_dump()
-        merged.update(override.model_dump(exclude_unset=True))
+        override = self.business_lines.get(name)
+        if override is not None:
+            merged.update(override.model_dump(exclude_unset=True))
+        if merged.get("time_unit") is None:  # one unit per line: its own, else the feature store's
+            merged["time_unit"] = self.features.time_unit
         return LineSettings.model_validate(merged)
 
     def fingerprint(self) -> str:

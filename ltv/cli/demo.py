@@ -70,7 +70,8 @@ def render_demo(result: DemoResult) -> str:
         "",
         "feature snapshots (customer_features)",
         format_table(
-            [(str(r.as_of), line, n, r.time_unit) for r in result.features for line, n in sorted(r.rows.items())],
+            [(str(r.as_of), line, n, r.time_units.get(line, r.time_unit)) for r in result.features
+             for line, n in sorted(r.rows.items())],
             ["as_of", "business_line", "customers", "time_unit"],
         ),
         "",

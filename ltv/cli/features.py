@@ -39,7 +39,8 @@ def cmd_features(ctx: Context) -> int:
         with ctx.progress.stage(f"features as of {as_of}"):
             results.append(build_features(ctx.spark, ctx.lake, ctx.config, as_of, lines))
     if args.json:
-        show_json([{"as_of": str(r.as_of), "time_unit": r.time_unit, "rows": r.rows, "version": r.version}
+        show_json([{"as_of": str(r.as_of), "time_unit": r.time_unit, "time_units": r.time_units, "rows": r.rows,
+                    "version": r.version}
                    for r in results])
     else:
         show(render_features(results, ctx.lake.path("customer_features")))
@@ -47,7 +48,8 @@ def cmd_features(ctx: Context) -> int:
 
 
 def render_features(results: Sequence[FeatureBuildResult], table_path: str) -> str:
-    rows = [(str(r.as_of), line, n, r.time_unit, r.version) for r in results for line, n in sorted(r.rows.items())]
+    rows = [(str(r.as_of), line, n, r.time_units.get(line, r.time_unit), r.version)
+            for r in results for line, n in sorted(r.rows.items())]
     return "\n".join([
         format_table(rows, ["as_of", "business_line", "customers", "time_unit", "delta_version"]),
         f"table: {table_path}",

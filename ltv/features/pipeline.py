@@ -29,12 +29,14 @@ KEYS = ("business_line", "customer_id")
 
 @dataclass(frozen=True)
 class FeatureBuildResult:
-    """What :func:`build_features` wrote: rows per business line, Delta version of the write."""
+    """What :func:`build_features` wrote: rows per business line, Delta version of the write,
+    and each line's time unit (``time_unit`` names them: one unit, or ``line=unit`` pairs)."""
 
     as_of: dt.date
     time_unit: str
     rows: dict[str, int] = field(default_factory=dict)
     version: int | None = None
+    time_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -148,7 +150,15 @@ def build_features(
         return FeatureBuildResult(as_of=as_of, time_unit=config.features.time_unit, version=lake.version(TABLE_NAME))
     transactions, customers = _read_inputs(lake, lines)
     computed_at = dt.datetime.now(dt.timezone.utc)
-    snapshot = build_snapshot(transactions, as_of, config.features, customers, computed_at)
+    units = {line: line_feature_settings(config, line).time_unit for line in lines}
+    snapshot = None
+    for unit in sorted(set(units.values())):  # one unit per line (its own, else features.time_unit)
+        members = [line for line in lines if units[line] == unit]
+        part = build_snapshot(
+            transactions.where(F.col("business_line").isin(members)), as_of,
+            line_feature_settings(config, members[0]),
+            customers.where(F.col("business_line").isin(members)) if customers is not None else None, computed_at)
+        snapshot = part if snapshot is None else snapshot.unionByName(part, allowMissingColumns=True)
     _check_column_types(lake, snapshot)
     predicate = _snapshot_predicate(lines, as_of)
     log.info("writing customer_features for %s, lines %s", as_of, lines)
@@ -162,7 +172,18 @@ def build_features(
         }
     rows = {line: counts.get(line, 0) for line in lines}
     log.info("customer_features %s: %s rows (Delta version %s)", as_of, rows, version)
-    return FeatureBuildResult(as_of=as_of, time_unit=config.features.time_unit, rows=rows, version=version)
+    return FeatureBuildResult(as_of=as_of, time_unit=_unit_names(units), rows=rows, version=version, time_units=units)
+
+
+def line_feature_settings(config: LTVConfig, line: str) -> FeatureSettings:
+    """The feature settings of one line: the store's windows and attributes, the line's time unit."""
+    return FeatureSettings(time_unit=config.line(line).time_unit, windows_days=config.features.windows_days,
+                           attributes=config.features.attributes)
+
+
+def _unit_names(units: dict[str, str]) -> str:
+    distinct = sorted(set(units.values()))
+    return distinct[0] if len(distinct) == 1 else ", ".join(f"{line}={unit}" for line, unit in sorted(units.items()))
 
 
 def build_features_range(
@@ -228,6 +249,45 @@ def condense_refunds(features: DataFrame) -> pd.DataFrame:
     return rows.astype({"gross_spend_total": "float64", "refund_total": "float64"})
 
 
+@dataclass
+class StoredSnapshots:
+    """One line's ``customer_features`` snapshots in one time unit, at one pinned Delta version.
+
+    The one feature path: training, scoring and the notebooks read a snapshot from here when
+    the store has it and build a missing one with :func:`build_snapshot` (the same code that
+    wrote the store), never writing it.
+    """
+
+    line: str
+    time_unit: str
+    version: int | None
+    frame: DataFrame | None = None
+    dates: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def read(cls, lake: Lake, line: str, time_unit: str, version: int | None = None) -> StoredSnapshots:
+        """The line's stored snapshot dates in ``time_unit`` at ``version`` (None: the latest); one small query."""
+        validate_name(line, "business line")
+        if version is None:
+            version = lake.version(TABLE_NAME)
+        if version is None:
+            return cls(line, time_unit, None)
+        frame = lake.read(TABLE_NAME, version=version).where(
+            (F.col("business_line") == line) & (F.col("time_unit") == time_unit))
+        dates = frozenset(r[0] for r in frame.select("as_of").distinct().collect())
+        return cls(line, time_unit, version, frame, dates)
+
+    def get(self, as_of: dt.date) -> DataFrame | None:
+        """The stored ``as_of`` snapshot, or None when the store has none for it."""
+        if as_of not in self.dates:
+            return None
+        return self.frame.where(F.col("as_of") == F.lit(as_of))
+
+    def source(self, as_of: dt.date) -> str:
+        """Where the ``as_of`` snapshot comes from, for lineage."""
+        return f"customer_features v{self.version}" if as_of in self.dates else "built from transactions"
+
+
 def training_examples(
     spark: SparkSession,
     lake: Lake,
@@ -238,24 +298,15 @@ def training_examples(
 ) -> DataFrame:
     """Snapshot features of ``line`` at ``cutoff`` with labels from ``(cutoff, cutoff + horizon]``.
 
-    Uses the stored ``customer_features`` snapshot when it exists for (line, cutoff, the
-    configured time unit), else builds it in memory (nothing is written). Labels need
-    transactions up to ``cutoff + horizon_days``; later windows are silently short.
+    Uses the stored ``customer_features`` snapshot when it exists for (line, cutoff, the line's
+    time unit), else builds it in memory (nothing is written). Labels need transactions up to
+    ``cutoff + horizon_days``; later windows are silently short.
     """
     validate_name(line, "business line")
     transactions, customers = _read_inputs(lake, [line])
-    features = None
-    if lake.exists(TABLE_NAME):
-        stored = lake.read(TABLE_NAME).where(
-            (F.col("business_line") == line)
-            & (F.col("as_of") == F.lit(cutoff))
-            & (F.col("time_unit") == config.features.time_unit)
-        )
-        if stored.limit(1).count() > 0:
-            features = stored
+    settings = line_feature_settings(config, line)
+    features = StoredSnapshots.read(lake, line, settings.time_unit).get(cutoff)
     if features is None:
         log.info("no stored snapshot for %s at %s: building it in memory", line, cutoff)
-        features = build_snapshot(
-            transactions, cutoff, config.features, customers, dt.datetime.now(dt.timezone.utc)
-        )
+        features = build_snapshot(transactions, cutoff, settings, customers, dt.datetime.now(dt.timezone.utc))
     return attach_labels(features, transactions, horizon_days)

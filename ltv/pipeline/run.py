@@ -110,16 +110,17 @@ def business_lines(lake: Lake, requested: Sequence[str] | None) -> list[str]:
     return sorted(validate_name(x, "business line") for x in found)
 
 
-def snapshot_lines(lake: Lake, as_of: dt.date, time_unit: str) -> set[str]:
-    """Lines that have a ``customer_features`` snapshot for ``as_of`` in ``time_unit`` (partition pruned)."""
+def snapshot_lines(lake: Lake, as_of: dt.date, units: dict[str, str]) -> set[str]:
+    """Lines that have a ``customer_features`` snapshot for ``as_of`` in their time unit
+    (``units``: line -> unit; partition pruned)."""
     if not lake.exists(FEATURES_TABLE):
         return set()
     rows = (
         lake.read(FEATURES_TABLE)
-        .where((F.col("as_of") == F.lit(as_of)) & (F.col("time_unit") == time_unit))
-        .select("business_line").distinct().collect()
+        .where(F.col("as_of") == F.lit(as_of))
+        .select("business_line", "time_unit").distinct().collect()
     )
-    return {r[0] for r in rows}
+    return {r[0] for r in rows if units.get(r[0]) == r[1]}
 
 
 def scored_version(lake: Lake, line: str, as_of: dt.date) -> str | None:
@@ -148,19 +149,16 @@ def training_runs_for(registry: ModelRegistry, line: str, as_of: dt.date) -> lis
 
 
 def _snapshot(lake: Lake, config: LTVConfig, line: str, as_of: dt.date) -> DataFrame:
-    """The stored ``as_of`` snapshot of ``line``, or one built in memory from ``transactions`` (not written)."""
-    from ltv.features.pipeline import build_snapshot
+    """The stored ``as_of`` snapshot of ``line`` (in its time unit), or one built in memory from ``transactions`` (not written)."""
+    from ltv.features.pipeline import StoredSnapshots, build_snapshot, line_feature_settings
     from ltv.features.schema import known_at
 
-    time_unit = config.features.time_unit
-    if lake.exists(FEATURES_TABLE):
-        stored = lake.read(FEATURES_TABLE).where(
-            (F.col("business_line") == line) & (F.col("as_of") == F.lit(as_of)) & (F.col("time_unit") == time_unit)
-        )
-        if stored.limit(1).count():
-            return stored
+    settings = line_feature_settings(config, line)
+    stored = StoredSnapshots.read(lake, line, settings.time_unit).get(as_of)
+    if stored is not None:
+        return stored
     tx = lake.read("transactions").where((F.col("business_line") == line) & known_at(as_of))
-    return build_snapshot(tx, as_of, config.features)
+    return build_snapshot(tx, as_of, settings)
 
 
 def training_due(
@@ -235,7 +233,7 @@ def run_pipeline(
 def _features(spark, lake: Lake, config: LTVConfig, run: PipelineRun, lines: list[str], say) -> None:
     from ltv.features.pipeline import build_features
 
-    present = snapshot_lines(lake, run.as_of, config.features.time_unit)
+    present = snapshot_lines(lake, run.as_of, {line: config.line(line).time_unit for line in lines})
     todo = list(lines) if run.forced else [x for x in lines if x not in present]
     version = lake.version(FEATURES_TABLE)
     for line in lines:

@@ -25,7 +25,9 @@ from pyspark.sql import functions as F
 
 from ltv.config import FeatureSettings
 from ltv.features.labels import attach_labels
-from ltv.features.pipeline import build_snapshot, condense_patterns, condense_refunds, condense_spend
+from ltv.features.pipeline import (
+    StoredSnapshots, build_snapshot, condense_patterns, condense_refunds, condense_spend,
+)
 from ltv.features.schema import known_at, model_feature_columns
 from ltv.models.base import TrainingData
 
@@ -50,6 +52,7 @@ class KnownData:
     customers: DataFrame | None
     settings: FeatureSettings
     versions: dict[str, int | None] = field(default_factory=dict)
+    stored: StoredSnapshots | None = None
     _snapshots: dict[dt.date, DataFrame] = field(default_factory=dict)
 
     @classmethod
@@ -61,19 +64,30 @@ class KnownData:
         customers: DataFrame | None,
         settings: FeatureSettings,
         versions: dict[str, int | None] | None = None,
+        stored: StoredSnapshots | None = None,
     ) -> KnownData:
+        if stored is not None and (stored.line, stored.time_unit) != (line, settings.time_unit):
+            raise ValueError(f"stored snapshots of {stored.line} in {stored.time_unit} given for {line} in {settings.time_unit}")
         tx = transactions.where((F.col("business_line") == line) & known_at(as_of))
         cust = customers.where(F.col("business_line") == line) if customers is not None else None
-        return cls(line, as_of, tx, cust, settings, dict(versions or {}))
+        return cls(line, as_of, tx, cust, settings, dict(versions or {}), stored)
 
     def snapshot(self, cutoff: dt.date) -> DataFrame:
-        """Feature snapshot at ``cutoff`` (<= as_of), cached for reuse within a run."""
+        """Feature snapshot at ``cutoff`` (<= as_of), cached for reuse within a run: the stored
+        one when the feature store has it (at the pinned version), else built by the same code."""
         if cutoff > self.as_of:
             raise ValueError(f"cutoff {cutoff} is after the training date {self.as_of}: that would leak")
         if cutoff not in self._snapshots:
-            frame = build_snapshot(self.transactions, cutoff, self.settings, self.customers)
+            frame = self.stored.get(cutoff) if self.stored is not None else None
+            if frame is None:
+                frame = build_snapshot(self.transactions, cutoff, self.settings, self.customers)
             self._snapshots[cutoff] = frame.persist(StorageLevel.MEMORY_AND_DISK)
         return self._snapshots[cutoff]
+
+    def sources(self) -> dict[str, str]:
+        """Every snapshot used so far and where it came from (lineage): ``{cutoff: source}``."""
+        return {c.isoformat(): (self.stored.source(c) if self.stored is not None else "built from transactions")
+                for c in sorted(self._snapshots)}
 
     def labelled(self, cutoff: dt.date, horizon_days: int) -> DataFrame:
         """Snapshot at ``cutoff`` with labels from ``(cutoff, cutoff + horizon]`` (must end <= as_of)."""

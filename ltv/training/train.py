@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from ltv.config import FeatureSettings, LTVConfig, validate_name
+from ltv.config import LTVConfig, validate_name
 from ltv.errors import ConfigError, LTVError
+from ltv.features.pipeline import StoredSnapshots, line_feature_settings
 from ltv.lake.io import Lake
 from ltv.models.base import LTVModel
 from ltv.models.registry import available_models, create_model, default_candidates
@@ -122,14 +123,12 @@ def _read_inputs(lake: Lake):
     return versions, tx, customers
 
 
-def _known_data(config: LTVConfig, line: str, as_of: dt.date, tx, customers, versions) -> KnownData:
-    settings = config.line(line)
-    feature_settings = FeatureSettings(
-        time_unit=settings.time_unit,
-        windows_days=config.features.windows_days,
-        attributes=config.features.attributes,
-    )
-    return KnownData.from_frames(line, as_of, tx, customers, feature_settings, versions)
+def _known_data(lake: Lake, config: LTVConfig, line: str, as_of: dt.date, tx, customers, versions) -> KnownData:
+    """The line's data known at ``as_of``: snapshots from the feature store at the pinned version
+    when it has them, built by the same code otherwise."""
+    settings = line_feature_settings(config, line)
+    stored = StoredSnapshots.read(lake, line, settings.time_unit, versions.get("customer_features"))
+    return KnownData.from_frames(line, as_of, tx, customers, settings, versions, stored)
 
 
 def train_line(
@@ -176,7 +175,7 @@ def train_line(
         names += consolidated.names_for(line)
     else:
         versions, tx, customers = _read_inputs(lake)
-        known = _known_data(config, line, as_of, tx, customers, versions)
+        known = _known_data(lake, config, line, as_of, tx, customers, versions)
     validation_cutoff = as_of - dt.timedelta(days=horizon)
     try:
         windows, skipped = backtest_windows(known, as_of, horizon, settings.backtest_windows,
@@ -246,6 +245,7 @@ def train_line(
             "backtest_windows": [w.as_dict() for w in windows],
             "refit_cutoff": as_of.isoformat(),
             "delta_versions": versions,
+            "feature_snapshots": known.sources(),
             "lake": str(lake.root),
             "config_hash": config.fingerprint(),
             "candidates": names,
@@ -271,6 +271,7 @@ def train_line(
                     lineage["example_cutoffs"] = lineage["consolidated"]["example_cutoffs"]
                 else:
                     lineage["example_cutoffs"] = data_for(winner.needs_examples, as_of).extra.get("example_cutoffs")
+                lineage["feature_snapshots"] = known.sources()
                 model_dir = Path(tmp) / "model"
                 winner.save(model_dir, metadata={"lineage": lineage, "backtest": metrics[decision.winner],
                                                  "decision": decision.as_dict()})
@@ -353,7 +354,7 @@ def train(
         versions, tx, customers = _read_inputs(lake)
         consolidated = consolidation.prepare(
             config, as_of, horizon_days, all_lines or _lines_in(lake), lines, requested,
-            lambda line: _known_data(config, line, as_of, tx, customers, versions), versions, champions,
+            lambda line: _known_data(lake, config, line, as_of, tx, customers, versions), versions, champions,
         )
     try:
         return [train_line(spark, lake, config, line, as_of, horizon_days, requested, registry, progress, consolidated,

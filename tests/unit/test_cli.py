@@ -99,7 +99,7 @@ def test_demo_summary_renders_every_stage(tmp_path):
                              cdnow=data / "cdnow.csv", dirty=data / "dirty.csv")
     ingest = SimpleNamespace(source=str(data / "dirty.csv"), table="transactions", rows_read=6, accepted=1,
                              quarantined_total=5, seconds=0.25)
-    features = SimpleNamespace(as_of=date(2024, 12, 31), time_unit="days", rows={"retail": 2000})
+    features = SimpleNamespace(as_of=date(2024, 12, 31), time_unit="days", rows={"retail": 2000}, time_units={"retail": "days"})
     trained = _line_result("retail", {"baseline": {"gini": 0.2}, "bgnbd_gg": {"gini": 0.5, "bias": 0.01}},
                            "bgnbd_gg", "promote", "beats the baseline")
     scored = SimpleNamespace(line="retail", as_of=date(2024, 12, 31), rows=2000, model_name="bgnbd_gg",
