@@ -62,6 +62,7 @@ class Lake:
 
         spec = spec_for(table)
         if self.exists(table):
+            self._add_new_columns(table, spec)
             return
         self.root.mkdir(parents=True, exist_ok=True)
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
@@ -180,6 +181,25 @@ class Lake:
                 self.spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", prev)
         else:
             merge.execute()
+
+    def _add_new_columns(self, table: str, spec) -> None:
+        """Migrate a table written by an earlier release: add the nullable columns its spec gained
+        since (one metadata-only Delta commit; old rows read them as null). A missing column that
+        is not nullable cannot be added this way and is an error naming it."""
+        present = {f.name.lower() for f in self.read(table).schema.fields}
+        missing = [f for f in spec.schema.fields if f.name.lower() not in present]
+        if not missing:
+            return
+        required = [f.name for f in missing if not f.nullable]
+        if required:
+            raise ValueError(f"{table} at {self.path(table)} lacks required columns {required}: "
+                             "it was not written by ltv, or needs a migration this release does not have")
+        path = self.path(table)
+        if "`" in path:
+            raise ValueError(f"lake path {path!r} contains a backtick")
+        added = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        self.spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({added})")
+        log.info("migrated %s: added column(s) %s", table, [f.name for f in missing])
 
     def replace_where(self, table: str, source: DataFrame, predicate: str) -> None:
         """Atomically replace the rows matching ``predicate`` with ``source``.

@@ -109,6 +109,9 @@ CUSTOMER_LTV = TableSpec(
             StructField("scored_at", TimestampType(), False),
             StructField("entity_key", StringType(), False),
             StructField("event_timestamp", TimestampType(), False),
+            # added in 0.3 (tables written before get it on their next write, null in old rows):
+            # the champion's status, "confirmed" or "provisional" (see docs/concepts.md, the gate)
+            StructField("model_status", StringType(), True),
         ]
     ),
     partition_by=("business_line", "as_of"),

@@ -127,6 +127,8 @@ def score_line(
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
         "entity_key",
         (day_start(as_of + dt.timedelta(days=1)) - F.expr("INTERVAL 1 MICROSECOND")).alias("event_timestamp"),
+        # confirmed / provisional (null: registered before the gate recorded statuses)
+        F.lit(info.tags.get("ltv.status")).cast("string").alias("model_status"),
     )
     predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
     try:

@@ -43,6 +43,7 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trai
     assert table.where("predicted_ltv_p10 > predicted_ltv_p90").count() == 0
     row = table.first()
     assert row["model_name"] == "bgnbd_gg" and row["model_version"] == champion.version
+    assert row["model_status"] == champion.tags["ltv.status"] == "provisional"  # scores say how their champion stands
     assert row["features_version"] == features.version and row["horizon_days"] == HORIZON
     assert 0.0 <= row["p_alive"] <= 1.0
     props = DeltaTable.forPath(spark, lake.path(CUSTOMER_LTV.name)).detail().first()["properties"]
@@ -57,6 +58,38 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trai
     exported = pd.read_csv(out)
     assert len(exported) == features.rows["shop"] and "predicted_ltv" in exported.columns
     assert exported["predicted_ltv"].notna().all()
+
+
+def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_path):
+    """A ``customer_ltv`` written before ``model_status`` existed gains the column on the next write:
+    old rows read it as null, new rows carry it."""
+    import datetime as dt
+
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    lake = Lake(spark, tmp_path / "lake")
+    old_schema = StructType([f for f in CUSTOMER_LTV.schema.fields if f.name != "model_status"])
+    (DeltaTable.createIfNotExists(spark).location(lake.path(CUSTOMER_LTV.name)).addColumns(old_schema)
+     .partitionedBy(*CUSTOMER_LTV.partition_by).property("delta.enableChangeDataFeed", "true").execute())
+
+    def rows(day: dt.date, status: str | None):
+        values = {"business_line": "shop", "customer_id": "c1", "as_of": day, "horizon_days": 90, "predicted_ltv": 10.0,
+                  "model_name": "bgnbd_gg", "model_version": "1", "scored_at": dt.datetime(2025, 1, 1),
+                  "entity_key": "shop|c1", "event_timestamp": dt.datetime(2025, 1, 1)}
+        frame = spark.createDataFrame([values])
+        if status is not None:
+            frame = frame.withColumn("model_status", F.lit(status))
+        return frame.select(*[F.col(f.name).cast(f.dataType) if f.name in frame.columns else F.lit(None).cast(f.dataType).alias(f.name)
+                              for f in (CUSTOMER_LTV.schema.fields if status else old_schema.fields)])
+
+    old_day, new_day = dt.date(2024, 6, 30), dt.date(2024, 12, 31)
+    rows(old_day, None).write.format("delta").mode("append").save(lake.path(CUSTOMER_LTV.name))  # the old release's row
+    assert "model_status" not in lake.read(CUSTOMER_LTV.name).columns
+    lake.replace_where(CUSTOMER_LTV.name, rows(new_day, "confirmed"), f"as_of = DATE'{new_day}'")
+    got = {r["as_of"]: r["model_status"] for r in lake.read(CUSTOMER_LTV.name).collect()}
+    assert got == {old_day: None, new_day: "confirmed"}
 
 
 def test_discount_factor():
