@@ -106,11 +106,24 @@ def champion_specs(champion, deployed: dict[str, Any] | None, settings) -> dict[
     return {f"{champion.model_name}-v{champion.version}": (champion.model_name, dict(deployed))}
 
 
-def _deployed_params(registry: ModelRegistry, champion) -> dict[str, Any] | None:
-    """The champion's registered hyperparameters (None: no champion, or a consolidated one)."""
+def _deployed(registry: ModelRegistry, champion) -> dict[str, Any] | None:
+    """The champion's saved ``model.json`` (None: no champion, or a consolidated one)."""
     if champion is None or base_model(champion.model_name) is not None or champion.model_name not in available_models():
         return None
-    return registry.champion_document(champion).get("params", {})
+    return registry.champion_document(champion)
+
+
+def champion_unit_change(document: dict[str, Any] | None, time_unit: str) -> str | None:
+    """Why the deployed champion cannot be compared on today's features: it was trained in another
+    time unit than the line's (its snapshots are not in the feature store any more); else None."""
+    if not document:
+        return None
+    trained = (document.get("metadata", {}).get("lineage", {}).get("time_unit")
+               or document.get("state", {}).get("time_unit"))
+    if trained and trained != time_unit:
+        return (f"time unit changed: the champion was trained on {trained} features, the line's features are now "
+                f"in {time_unit}; it cannot be compared on them")
+    return None
 
 
 def _read_inputs(lake: Lake):
@@ -159,9 +172,13 @@ def train_line(
     champion = registry.champion(line)
     say = progress.say if progress is not None else log.info
     # the deployed champion is defended with its own spec, not its name refitted with today's settings
-    specs = champion_specs(champion, _deployed_params(registry, champion), settings)
+    document = _deployed(registry, champion)
+    unit_change = champion_unit_change(document, settings.time_unit)
+    specs = {} if unit_change else champion_specs(champion, (document or {}).get("params"), settings)
     champion_entry = next(iter(specs), champion.model_name if champion else None)
-    names = candidate_names(config, line, models, None if specs else champion_entry)
+    names = candidate_names(config, line, models, None if specs or unit_change else champion_entry)
+    if unit_change:
+        say(f"{line}: the champion v{champion.version} ({champion.model_name}) is not re-evaluated: {unit_change}")
     names += list(specs)
     for entry, (model_name, params) in specs.items():
         say(f"{line}: the champion v{champion.version} ({model_name}) is defended with its own hyperparameters "
@@ -210,7 +227,7 @@ def train_line(
 
         per_model: dict[str, list[pd.DataFrame]] = {}
         by_window: dict[str, list[dict[str, float]]] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, str] = {champion_entry: unit_change} if unit_change else {}
         for name in names:
             try:
                 frames = [predict_window(fitted(name, w.fit_cutoff), w.rows, horizon) for w in windows]
@@ -229,7 +246,12 @@ def train_line(
                          "p10": frames[0]["predicted_ltv_p10"].to_numpy(float),
                          "p90": frames[0]["predicted_ltv_p90"].to_numpy(float)} for name, frames in per_model.items()}
 
-        decision = decide(bootstrap_sample(per_model, windows), settings.gate, champion_entry, errors)
+        # a champion that cannot be compared on today's features cannot score them either: the
+        # line is decided as on a first run (promotion by evidence, else a provisional champion)
+        decision = decide(bootstrap_sample(per_model, windows), settings.gate, None if unit_change else champion_entry,
+                          errors)
+        if unit_change:
+            decision.reason += f" (the champion v{champion.version}, {champion.model_name}, was not compared: {unit_change})"
         decision.evidence["windows"] = [w.as_dict() for w in windows]
         decision.evidence["skipped_windows"] = skipped
         decision.evidence["window_metrics"] = by_window

@@ -202,3 +202,17 @@ def test_a_consolidated_champion_is_defended_even_with_consolidation_off():
     flat = decide(_sample(baseline=True, flat=True), SETTINGS, champion="all_lines:hybrid",
                   failed={"all_lines:hybrid": "RuntimeError: consolidated fit failed"})
     assert flat.action == "keep" and not flat.promote
+
+
+def test_a_champion_trained_in_another_time_unit_is_not_compared_and_the_line_is_decided_afresh():
+    from ltv.training.train import champion_unit_change
+
+    trained_in_days = {"params": {}, "state": {"time_unit": "days"}, "metadata": {"lineage": {"time_unit": "days"}}}
+    assert champion_unit_change(trained_in_days, "days") is None
+    why = champion_unit_change(trained_in_days, "weeks")
+    assert why and "trained on days" in why and "now in weeks" in why
+    assert champion_unit_change({"state": {"time_unit": "weeks"}}, "days")  # a model saved without lineage
+    assert champion_unit_change(None, "days") is None  # no champion (or a consolidated one)
+    # decided as a first run: promotion by evidence, else a provisional champion (it can score; the old one cannot)
+    assert decide(_sample(baseline=True, good=True), SETTINGS, None, {"bgnbd_gg": why}).action == "promote"
+    assert decide(_sample(baseline=True, flat=True), SETTINGS, None, {"bgnbd_gg": why}).action == "provisional"
