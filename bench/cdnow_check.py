@@ -34,7 +34,8 @@ Per D, in a fresh lake ``<workdir>/<D>/lake`` (the workdir is wiped first):
    customers, plus a paired customer bootstrap of the champion-minus-reference Gini and of the RMSE
    ratio.
 
-Results go to ``bench/results/cdnow.json``; per-customer predictions to ``<workdir>/<D>/predictions.csv``.
+Results go to ``bench/results/cdnow.json`` under the current directory (run from the repository root,
+also when running a copy of this script from another worktree); per-customer predictions to ``<workdir>/<D>/predictions.csv``.
 
     .venv/bin/python bench/cdnow_check.py [--as-of 1997-09-30 --as-of 1998-03-31] [--horizon-days 91]
         [--workdir /tmp/ltv-cdnow] [--out bench/results/cdnow.json]
@@ -59,7 +60,6 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 LINE = "music"
 DEFAULT_DATES = ("1997-09-30", "1998-03-31")
 REFERENCE = "lifetimes_bgnbd_gg"
@@ -468,13 +468,27 @@ def check_date(spark, config, csv: Path, raw: pd.DataFrame, workdir: Path, as_of
     return entry
 
 
+def ltv_commit() -> str | None:
+    """The git commit of the checkout the ``ltv`` package was imported from (None outside git)."""
+    import subprocess
+
+    import ltv
+
+    try:
+        return subprocess.run(["git", "-C", str(Path(ltv.__file__).resolve().parent), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", action="append", default=None,
                         help=f"as-of date D, repeatable (default: {' and '.join(DEFAULT_DATES)})")
     parser.add_argument("--horizon-days", type=int, default=91)
     parser.add_argument("--workdir", default="/tmp/ltv-cdnow", help="wiped first (only if made by this script)")
-    parser.add_argument("--out", default=str(HERE / "results" / "cdnow.json"))
+    parser.add_argument("--out", default="bench/results/cdnow.json",
+                        help="relative to the current directory (run from the repository root)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     dates = [dt.date.fromisoformat(d) for d in (args.as_of or DEFAULT_DATES)]
@@ -536,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         "all_pass": all(e["criteria"] is not None and e["criteria"]["all_pass"] for e in results.values()),
         "timings_s": {"total": round(total, 1), **{d: e["timings_s"] for d, e in results.items()}},
     }
+    report["setup"]["ltv_commit"] = ltv_commit()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")

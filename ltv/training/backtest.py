@@ -53,17 +53,27 @@ class Window:
 
 
 def backtest_windows(known: KnownData, as_of: dt.date, horizon: int, count: int, step_days: int,
-                     seed: int = 0) -> tuple[list[Window], list[str]]:
+                     seed: int = 0, supervised: bool = False) -> tuple[list[Window], list[str]]:
     """The line's windows, newest first (window 0 ends at ``as_of``), and why any were skipped.
 
-    A window whose fit date has no customers yet is skipped (a young line); above
-    :data:`MAX_EVAL_ROWS` customers a window is a uniform sample of them. Each window's rows are
-    collected once (Arrow), for every model to predict.
+    Young lines, on purpose: a window whose fit date has no customers yet is skipped; with
+    ``supervised`` candidates, so is an older window whose fit date leaves them no labelled
+    history (its first example cutoff, ``fit date - horizon``, before the line's first day) while
+    the newest window has some: every candidate is then judged on the same windows, rather than
+    the supervised ones failing on an old window. Above :data:`MAX_EVAL_ROWS` customers a window is
+    a uniform sample of them. Each window's rows are collected once (Arrow), for every model.
     """
     windows, skipped = [], []
+    first_day = known.first_day() if supervised else None
+    history_at = (lambda cutoff: first_day is not None and cutoff - dt.timedelta(days=horizon) >= first_day)
+    newest_has_history = supervised and history_at(as_of - dt.timedelta(days=horizon))
     for index in range(count):
         end = as_of - dt.timedelta(days=index * step_days)
         cutoff = end - dt.timedelta(days=horizon)
+        if newest_has_history and not history_at(cutoff):
+            skipped.append(f"window {index} ({cutoff}, {end}]: supervised candidates have no labelled history "
+                           f"before {cutoff} (the line starts {first_day})")
+            continue
         n = known.snapshot(cutoff).count()  # = the labelled rows (a left join); the snapshot is cached
         frame = known.labelled(cutoff, horizon)
         if n == 0:

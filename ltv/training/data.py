@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -54,6 +55,7 @@ class KnownData:
     versions: dict[str, int | None] = field(default_factory=dict)
     stored: StoredSnapshots | None = None
     _snapshots: dict[dt.date, DataFrame] = field(default_factory=dict)
+    _facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_frames(
@@ -96,6 +98,12 @@ class KnownData:
             raise ValueError(f"labels up to {end} are after the training date {self.as_of}")
         return attach_labels(self.snapshot(cutoff), self.transactions, horizon_days)
 
+    def first_day(self) -> dt.date | None:
+        """The line's first transaction day known at ``as_of`` (one query per run)."""
+        if "first_day" not in self._facts:
+            self._facts["first_day"] = self.transactions.agg(F.min(F.to_date("event_ts"))).first()[0]
+        return self._facts["first_day"]
+
     def release(self) -> None:
         for frame in self._snapshots.values():
             frame.unpersist()
@@ -123,22 +131,28 @@ def training_data(
     seed: int = 0,
     distributed_min_rows: int = DISTRIBUTED_MIN_ROWS,
     spark_workers: int | None = None,
+    base: TrainingData | None = None,
 ) -> TrainingData:
     """Everything a model may learn from when it is to predict from ``fit_cutoff`` onwards.
 
-    Supervised examples: at most ``distributed_min_rows`` are collected to the driver
+    The snapshot's condensed BTYD inputs (``base``, when this run already condensed them for
+    ``fit_cutoff``: they are reused, not recounted) and, with ``need_examples``, supervised
+    examples: at most ``distributed_min_rows`` are collected to the driver
     (``TrainingData.examples``); more stay a Spark DataFrame (``example_frame``, trained with
     ``xgboost.spark`` on ``spark_workers`` tasks) and ``examples`` gets a bounded sample.
     """
     snapshot = known.snapshot(fit_cutoff)
-    data = TrainingData(
-        time_unit=known.settings.time_unit,
-        horizon_days=horizon_days,
-        patterns=condense_patterns(snapshot),
-        spend_patterns=condense_spend(snapshot),
-        refunds=condense_refunds(snapshot),
-    )
-    data.extra["fit_cutoff"] = fit_cutoff.isoformat()
+    if base is None or base.extra.get("fit_cutoff") != fit_cutoff.isoformat():
+        base = TrainingData(
+            time_unit=known.settings.time_unit,
+            horizon_days=horizon_days,
+            patterns=condense_patterns(snapshot),
+            spend_patterns=condense_spend(snapshot),
+            refunds=condense_refunds(snapshot),
+        )
+        base.extra["fit_cutoff"] = fit_cutoff.isoformat()
+    data = TrainingData(time_unit=base.time_unit, horizon_days=horizon_days, patterns=base.patterns,
+                        spend_patterns=base.spend_patterns, refunds=base.refunds, extra=dict(base.extra))
     if not need_examples:
         return data
     examples, cutoffs = example_frame(known, fit_cutoff, horizon_days, n_cutoffs, step_days)
@@ -155,7 +169,7 @@ def example_frame(
     known: KnownData, fit_cutoff: dt.date, horizon_days: int, n_cutoffs: int, step_days: int
 ) -> tuple[DataFrame | None, list[dt.date]]:
     """Supervised examples (features at each cutoff + labels in the horizon after it), lazily, and the cutoffs."""
-    first_day = known.transactions.agg(F.min(F.to_date("event_ts"))).first()[0]
+    first_day = known.first_day()
     cutoffs = example_cutoffs(fit_cutoff, horizon_days, n_cutoffs, step_days, first_day)
     frames = [known.labelled(c, horizon_days) for c in cutoffs]
     if not frames:

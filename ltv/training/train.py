@@ -31,7 +31,7 @@ from ltv.errors import ConfigError, LTVError
 from ltv.features.pipeline import StoredSnapshots, line_feature_settings
 from ltv.lake.io import Lake
 from ltv.models.base import LTVModel
-from ltv.models.registry import available_models, create_model, default_candidates
+from ltv.models.registry import available_models, create_model, default_candidates, get_model_class
 from ltv.training import consolidated as consolidation
 from ltv.training.backtest import (
     backtest_windows, bootstrap_sample, decision_lines, pooled_metrics, predict_window, window_metrics,
@@ -195,8 +195,9 @@ def train_line(
         known = _known_data(lake, config, line, as_of, tx, customers, versions)
     validation_cutoff = as_of - dt.timedelta(days=horizon)
     try:
+        supervised = any(base_model(n) is not None or get_model_class(specs.get(n, (n,))[0]).needs_examples for n in names)
         windows, skipped = backtest_windows(known, as_of, horizon, settings.backtest_windows,
-                                            settings.backtest_step_days)
+                                            settings.backtest_step_days, supervised=supervised)
         if not windows:
             raise LTVError(
                 f"business line {line!r} has no customers before {validation_cutoff} "
@@ -210,11 +211,12 @@ def train_line(
 
         def data_for(needs_examples: bool, fit_cutoff: dt.date):
             key = (needs_examples, fit_cutoff)
-            if key not in cache:
+            if key not in cache:  # the snapshot's condensed inputs are counted once per cutoff
                 cache[key] = training_data(
                     known, fit_cutoff, horizon, needs_examples,
                     n_cutoffs=settings.training_cutoffs, step_days=settings.cutoff_step_days,
                     distributed_min_rows=settings.distributed_min_rows, spark_workers=settings.distributed_num_workers,
+                    base=cache.get((not needs_examples, fit_cutoff)),
                 )
             return cache[key]
 
