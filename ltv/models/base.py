@@ -70,6 +70,9 @@ class TrainingData:
             None = train on ``examples``.
         spark_workers: number of ``xgboost.spark`` workers for ``example_frame`` (None = Spark's
             default parallelism).
+        population: feature rows (no labels) of the snapshot at the fit cutoff, i.e. the
+            customers the model is fitted to score, or a bounded uniform sample of them; a model
+            may set its level on them (``hybrid``: its total to its BTYD's). None = not given.
     """
 
     time_unit: str = "days"
@@ -81,6 +84,7 @@ class TrainingData:
     feature_columns: list[str] = field(default_factory=list)
     example_frame: Any = None
     spark_workers: int | None = None
+    population: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

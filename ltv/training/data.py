@@ -41,6 +41,9 @@ MAX_EXAMPLES = 1_000_000
 DISTRIBUTED_MIN_ROWS = 1_000_000
 #: sample of the examples kept on the driver when they train distributed (for calibration factors)
 DRIVER_SAMPLE = 100_000
+#: customers of the fit cutoff's snapshot a supervised model sets its level on (a uniform sample beyond)
+POPULATION_ROWS = 100_000
+LABEL_COLUMNS = ("label_spend", "label_purchases")
 
 
 @dataclass
@@ -132,6 +135,7 @@ def training_data(
     distributed_min_rows: int = DISTRIBUTED_MIN_ROWS,
     spark_workers: int | None = None,
     base: TrainingData | None = None,
+    population: pd.DataFrame | None = None,
 ) -> TrainingData:
     """Everything a model may learn from when it is to predict from ``fit_cutoff`` onwards.
 
@@ -140,6 +144,9 @@ def training_data(
     examples: at most ``distributed_min_rows`` are collected to the driver
     (``TrainingData.examples``); more stay a Spark DataFrame (``example_frame``, trained with
     ``xgboost.spark`` on ``spark_workers`` tasks) and ``examples`` gets a bounded sample.
+    Supervised models also get the ``population`` they are fitted to score: the fit cutoff's
+    snapshot rows (given, e.g. a back-test window's collected rows, or collected here: at most
+    :data:`POPULATION_ROWS`, a uniform sample beyond), without labels.
     """
     snapshot = known.snapshot(fit_cutoff)
     if base is None or base.extra.get("fit_cutoff") != fit_cutoff.isoformat():
@@ -162,7 +169,15 @@ def training_data(
     attach_examples(data, examples, model_feature_columns(list(snapshot.columns)), distributed_min_rows,
                     spark_workers, seed, known.line)
     data.extra["example_cutoffs"] = [c.isoformat() for c in cutoffs]
+    if population is None:
+        population = _sorted(_plain(_bounded(snapshot, POPULATION_ROWS, seed).toPandas()))
+    data.population = population.drop(columns=[c for c in LABEL_COLUMNS if c in population.columns])
     return data
+
+
+def _bounded(frame: DataFrame, limit: int, seed: int) -> DataFrame:
+    total = frame.count()
+    return frame.sample(fraction=limit / total, seed=seed) if total > limit else frame
 
 
 def example_frame(

@@ -217,6 +217,7 @@ def train_line(
                     n_cutoffs=settings.training_cutoffs, step_days=settings.cutoff_step_days,
                     distributed_min_rows=settings.distributed_min_rows, spark_workers=settings.distributed_num_workers,
                     base=cache.get((not needs_examples, fit_cutoff)),
+                    population=next((w.rows for w in windows if w.fit_cutoff == fit_cutoff), None),
                 )
             return cache[key]
 

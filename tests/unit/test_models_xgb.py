@@ -238,3 +238,18 @@ def test_hybrid_btyds_carry_the_refund_share_of_their_snapshot_and_of_each_examp
     by_cutoff = condense_examples_local(examples, ["as_of"], "days", HORIZON_DAYS)
     assert {k: HybridLTV()._new_btyd().fit(v).net_share_ for k, v in by_cutoff.items()} == pytest.approx(
         {"2024-01-01": 0.9, "2024-04-01": 0.7})
+
+
+def test_hybrid_sets_its_level_on_the_customers_it_is_fitted_to_score(data: TrainingData) -> None:
+    """With a population, the hybrid's total over it is its scoring BTYD's total there (not the examples')."""
+    population = customers(seed=5).drop(columns=["label_spend", "label_purchases"])
+    on_examples = HybridLTV(**FAST).fit(data)
+    anchored_data = training_data(data.examples, snapshot=customers(seed=5))
+    anchored_data.population = population
+    anchored = HybridLTV(**FAST).fit(anchored_data)
+    btyd_total = anchored.btyd_.predict(population, HORIZON_DAYS)["predicted_ltv"].sum()
+    assert anchored.predict(population, HORIZON_DAYS)["predicted_ltv"].sum() == pytest.approx(btyd_total, rel=1e-6)
+    assert anchored.level_factors_["spend"] != pytest.approx(on_examples.level_factors_["spend"], rel=1e-3)
+    # the boosters are the same: only the level moved
+    ratio = anchored.predict(population, HORIZON_DAYS)["predicted_ltv"] / on_examples.predict(population, HORIZON_DAYS)["predicted_ltv"]
+    assert np.allclose(ratio, ratio.iloc[0])

@@ -248,7 +248,8 @@ class _BoostedLTV(LTVModel):
             params, rounds = self._booster_params(part)
             self.boosters_[part] = self._train(params, matrix, targets[part], margins.get(part), rounds)
         self.interval_floor_ = min(0.0, float(targets["interval"].min()))
-        self._set_level_factors(self._local_totals(examples, matrix, extra, margins))
+        population = self._population_totals(data)
+        self._set_level_factors(population if population is not None else self._local_totals(examples, matrix, extra, margins))
         return self
 
     def _fit_extra(self, data: TrainingData, examples: pd.DataFrame) -> pd.DataFrame:
@@ -259,6 +260,11 @@ class _BoostedLTV(LTVModel):
             return pd.DataFrame(index=examples.index)
         condensed = condense_examples_local(examples, keys, data.time_unit, data.horizon_days)
         return self._example_extra(examples, self._fit_example_models(condensed), keys)
+
+    def _population_totals(self, data: TrainingData) -> pd.DataFrame | None:
+        """Level totals on ``data.population`` (the customers it is fitted to score) instead of the
+        examples, for level targets that need no label (hybrid's BTYD); None here: labels are needed."""
+        return None
 
     def _local_totals(self, examples: pd.DataFrame, matrix: pd.DataFrame, extra: pd.DataFrame, margins: dict) -> pd.DataFrame | None:
         """Per group: boosters' total forecast and the level target columns' total over the examples."""

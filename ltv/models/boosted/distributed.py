@@ -90,6 +90,7 @@ class SparkTrainable(Protocol):
     def _group_values(self, frame: pd.DataFrame) -> np.ndarray: ...
     def _booster_params(self, part: str) -> tuple[dict[str, Any], int]: ...
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None: ...
+    def _population_totals(self, data: TrainingData) -> pd.DataFrame | None: ...
     def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray: ...
 
 
@@ -161,7 +162,8 @@ def fit_distributed(model: Trainable, data: TrainingData) -> Trainable:
             model.boosters_[part].set_param({"nthread": int(model.nthread)})
         lowest = design.agg(F.min(f"{TARGET_PREFIX}interval")).first()[0]
         model.interval_floor_ = min(0.0, float(lowest if lowest is not None else 0.0))
-        model._set_level_factors(_spark_totals(model, design, names, feature_types))
+        population = model._population_totals(data)
+        model._set_level_factors(population if population is not None else _spark_totals(model, design, names, feature_types))
     finally:
         design.unpersist()
     model.trained_distributed_ = True

@@ -12,7 +12,9 @@ Anchors. With ``anchor="btyd_margin"`` the BTYD forecast is also the boosters' s
 ``base_margin = log(btyd_ltv)`` (``log(btyd_purchases)`` for purchases), so the trees learn a
 multiplicative correction of the BTYD forecast. With ``anchor="btyd_total"`` (default) the
 corrected forecast is moreover rescaled by one *level factor* fixed at fit,
-``sum(btyd_ltv) / sum(corrected)`` over the examples: the trees re-rank customers, the level is
+``sum(btyd_ltv) / sum(corrected)`` over the customers it is fitted to score
+(``TrainingData.population``: the fit cutoff's snapshot; the examples when it is not given):
+the trees re-rank customers, the level is
 BTYD's (a NET level: the BTYDs carry the refund share of their snapshot). Why: a booster trained on one window carries that window's level (season, cohort age)
 into the forecast (a plain XGBoost: about +49% aggregate bias on CDNOW at 1997-12-31, -40% at
 1997-09-30) while BG/NBD+GG stays within a few percent. ``p_alive`` is the BTYD's.
@@ -34,6 +36,7 @@ import xgboost as xgb
 from ltv.models.base import TrainingData
 from ltv.models.boosted.boosters import _BoostedLTV
 from ltv.models.boosted.condense import example_key_values
+from ltv.models.boosted.level import local_totals
 from ltv.models.btyd import BGNBDGammaGamma
 
 log = logging.getLogger(__name__)
@@ -195,6 +198,21 @@ class HybridLTV(_BoostedLTV):
         if self.anchor != "btyd_total":
             return super()._level_targets()
         return {"spend": "btyd_ltv", "purchases": "btyd_purchases"}
+
+    def _population_totals(self, data: TrainingData) -> pd.DataFrame | None:
+        """``anchor="btyd_total"`` with ``data.population``: the boosters' and the scoring BTYD's
+        totals over the customers the model is fitted to score (per group), so the forecast's
+        total there is the BTYD's; None (the examples' totals are used) without a population."""
+        targets = self._level_targets()
+        if self.anchor != "btyd_total" or data.population is None or data.population.empty:
+            return None
+        population = data.population.reset_index(drop=True)
+        self._check_groups(population)
+        extra = self._predict_extra(population)
+        totals = local_totals(self.boosters_, targets, self._design(population, extra), self._margins(extra),
+                              self._group_values(population), {t: extra[t].to_numpy(dtype=float) for t in targets.values()})
+        log.info("%s: level set on the %d customers it is fitted to score", self.name, len(population))
+        return totals
 
     def _get_state(self, directory: Path) -> dict[str, Any]:
         state = super()._get_state(directory)
