@@ -215,6 +215,15 @@ class LTVConfig(_Strict):
             merged["time_unit"] = self.features.time_unit
         return LineSettings.model_validate(merged)
 
+    def with_backtest_windows(self, count: int) -> LTVConfig:
+        """A copy where every line back-tests on ``count`` windows (``ltv train --backtest-windows``)."""
+        copy = self.model_copy(deep=True)
+        copy.defaults.backtest_windows = count
+        for block in copy.business_lines.values():
+            if "backtest_windows" in block.model_fields_set:
+                block.backtest_windows = count
+        return copy
+
     def fingerprint(self) -> str:
         """Stable hash of the effective config, recorded in model lineage."""
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)

@@ -60,6 +60,8 @@ class SmallLake:
     train_as_of: dt.date = dt.date(2024, 6, 30)
     horizon_days: int = 180
     models: tuple[str, ...] = ("bgnbd_gg", "pareto_gg")
+    #: one back-test window: a small lake is for looking around, quickly
+    backtest_windows: int = 1
     log: str = field(default="", compare=False)
 
     def cli_steps(self) -> list[list[str]]:
@@ -73,7 +75,7 @@ class SmallLake:
             ["ingest", f"{sim}/transactions.csv"],
             ["ingest", f"{sim}/customers.csv", "--table", "customers"],
             ["features", *[a for d in self.feature_dates for a in ("--as-of", d.isoformat())]],
-            ["train", "--as-of", self.train_as_of.isoformat(), *horizon,
+            ["train", "--as-of", self.train_as_of.isoformat(), *horizon, "--backtest-windows", str(self.backtest_windows),
              *[a for m in self.models for a in ("--model", m)]],
         ]
         steps += [["score", "--as-of", d.isoformat(), *horizon] for d in self.feature_dates]

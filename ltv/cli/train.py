@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizon-days", type=int, default=None, help="prediction horizon (default: config, 365)")
     p.add_argument("--business-line", type=parse_line, action="append", metavar="X", help="repeatable; default all")
     p.add_argument("--model", action="append", metavar="NAME", help="candidate (repeatable; default: config or all)")
+    p.add_argument("--backtest-windows", type=int, default=None, metavar="N",
+                   help="rolling back-test windows per line (default: config, 3); 1 is quickest, more is surer")
     p.add_argument("--dry-run", action="store_true",
                    help="run the whole back-test and gate and write the report under <lake>/dry-runs/, "
                         "but log nothing to MLflow and register nothing")
@@ -59,12 +61,18 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(ctx: Context) -> int:
+    from ltv.errors import ConfigError
     from ltv.training.train import train
 
     args = ctx.args
+    config = ctx.config
+    if args.backtest_windows is not None:
+        if not 1 <= args.backtest_windows <= 24:
+            raise ConfigError(f"--backtest-windows must be between 1 and 24, got {args.backtest_windows}")
+        config = config.with_backtest_windows(args.backtest_windows)
     with ctx.progress.stage(f"training as of {args.as_of}"):
         results = train(
-            ctx.spark, ctx.lake, ctx.config, args.as_of, args.horizon_days,
+            ctx.spark, ctx.lake, config, args.as_of, args.horizon_days,
             args.business_line or None, args.model or None, progress=ctx.progress, dry_run=args.dry_run,
         )
     if args.json:

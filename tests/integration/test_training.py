@@ -57,7 +57,7 @@ def test_gate_promotes_then_refuses_a_worse_candidate(spark, trained_shop):
 #: every model family the gate can pick, small and fast
 LEAK_CONFIG = {
     "defaults": {
-        "backtest_windows": 2, "training_cutoffs": 2,
+        "backtest_windows": 1, "training_cutoffs": 2,
         "hyperparameters": {m: {"n_estimators": 25, "interval_n_estimators": 15} for m in ("xgboost", "hybrid")},
     },
 }

@@ -155,3 +155,17 @@ def test_train_and_models_show_render_the_gate_decision():
     empty = inventory.LineModels(business_line="shop", champion=None, runs=[], tracking_uri="sqlite:///x")
     assert cli_models.render_show(empty) == "shop: no champion yet (no model has passed the gate)"
     assert cli_models.render_list([], Path("/lake")).startswith("no trained models under /lake")
+
+
+def test_backtest_windows_override_reaches_every_line():
+    from ltv.config import LTVConfig
+
+    config = LTVConfig.model_validate({"business_lines": {"music": {"backtest_windows": 5}, "shop": {"horizon_days": 30}}})
+    quick = config.with_backtest_windows(1)
+    assert [quick.line(x).backtest_windows for x in ("music", "shop", "other")] == [1, 1, 1]
+    assert config.line("music").backtest_windows == 5  # the loaded config is not changed
+    assert quick.line("shop").horizon_days == 30 and quick.fingerprint() != config.fingerprint()
+    from ltv.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--as-of", "2024-06-30", "--backtest-windows", "2"])
+    assert args.backtest_windows == 2
