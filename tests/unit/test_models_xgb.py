@@ -203,19 +203,23 @@ def test_old_module_name_still_imports_with_a_warning(monkeypatch: pytest.Monkey
 # -- net spend -------------------------------------------------------------------------------------
 
 
-def test_xgboost_learns_net_labels_its_level_is_the_net_total_of_the_examples(data: TrainingData) -> None:
-    """Tweedie learns spend floored at 0; the spend level factor sets the forecast's level to the net total."""
+def test_xgboost_learns_net_labels_its_forecast_is_made_net_by_the_refund_share(data: TrainingData) -> None:
+    """Tweedie learns spend floored at 0; the net factor (net / floored label totals) makes the forecast net."""
     examples = data.examples.copy()
     refunders = np.flatnonzero(examples["label_spend"].to_numpy() > 0)[::4]  # a quarter of the spenders
     examples.loc[refunders, "label_spend"] -= 1.5 * examples.loc[refunders, "label_spend"]  # refunds outweigh
     net = examples["label_spend"].to_numpy(float)
     floored = np.maximum(net, 0.0)
     assert net.min() < 0 < net.sum() < floored.sum()
+    gross = XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples.assign(label_spend=floored),
+                                                feature_columns=FEATURES))
     model = XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))
-    assert model.level_factors_["spend"] < 1.0  # net is below the floored labels the booster learned
+    assert gross.level_factors_["spend"] == 1.0
+    assert model.net_factor_ == model.level_factors_["spend"] == pytest.approx(net.sum() / floored.sum())
     assert model.interval_floor_ == pytest.approx(net.min())
     predicted = model.predict(examples[FEATURES], HORIZON_DAYS)
-    assert predicted["predicted_ltv"].sum() == pytest.approx(net.sum(), rel=1e-6)  # net, not gross
+    np.testing.assert_allclose(predicted["predicted_ltv"], gross.predict(examples[FEATURES], HORIZON_DAYS)["predicted_ltv"]
+                               * net.sum() / floored.sum(), rtol=1e-6)  # same trees (same floored labels), net level
     assert (predicted["predicted_ltv_p10"] >= net.min()).all()
 
     squared = XGBoostLTV(**FAST, objective="squared_error").fit(

@@ -10,10 +10,10 @@ and are trained for exactly that horizon (``horizon_days_``).
     * spend: ``reg:tweedie`` (log link, ``tweedie_variance_power`` in (1, 2): a point mass at
       zero plus a heavy right tail, which is what horizon spend looks like). Tweedie needs labels
       >= 0, so it learns ``label_spend`` floored at 0 (a customer whose refunds outweigh the
-      window's purchases counts as 0) and its forecast is set to the NET level by the spend
-      level factor ``sum(label_spend) / sum(booster forecast)`` over the examples (per line in a
-      model across lines); ``objective="squared_error"`` switches to ``reg:squarederror`` on the
-      raw net label (factor 1), for comparison;
+      window's purchases counts as 0) and its forecast is made NET by the factor
+      ``net_factor_ = sum(label_spend) / sum(floored label)`` over the examples (the refunds'
+      share of the level; the booster keeps its own level otherwise); ``objective="squared_error"``
+      switches to ``reg:squarederror`` on the raw net label (factor 1), for comparison;
     * purchases: ``count:poisson`` on ``label_purchases`` -> ``predicted_purchases``;
     * interval: one multi-quantile booster (``reg:quantileerror``, ``quantile_alpha`` =
       [0.1, 0.9]) on the raw net label -> p10/p90 (sorted per row so p10 <= p90), bounded below
@@ -62,13 +62,11 @@ from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData
 from ltv.models.boosted import encoding
 from ltv.models.boosted.condense import condense_examples_local
 from ltv.models.boosted.distributed import fit_distributed
-from ltv.models.boosted.level import level_factors, local_totals, row_factors
+from ltv.models.boosted.level import level_factors, local_totals, net_factor, row_factors
 from ltv.models.boosted.params import OBJECTIVES, QUANTILES, booster_params
 
 log = logging.getLogger(__name__)
 
-#: the examples' net spend label: the spend level target of a Tweedie booster (see ``_level_targets``)
-NET_LABEL = "label_spend"
 BOOSTER_FILES = {"spend": "xgb_spend.json", "purchases": "xgb_purchases.json", "interval": "xgb_interval.json"}
 
 
@@ -169,9 +167,9 @@ class _BoostedLTV(LTVModel):
     def _level_targets(self) -> dict[str, str]:
         """{booster: column} whose total over the examples the booster's total is rescaled to (per
         group with ``group_column``; the column is an extra feature or an example column, see
-        :meth:`_level_target_values`); empty = no rescaling. Here: Tweedie's spend booster learns
-        labels floored at 0, so its level is set to the NET label total."""
-        return {"spend": NET_LABEL} if self.objective == "tweedie" else {}
+        :meth:`_level_target_values`); empty = no rescaling (here: the boosters keep their own
+        level, made net by :attr:`net_factor_`)."""
+        return {}
 
     def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray:
         """Per example row, the values of level target ``column`` (an extra feature, else an example column)."""
@@ -248,6 +246,7 @@ class _BoostedLTV(LTVModel):
             params, rounds = self._booster_params(part)
             self.boosters_[part] = self._train(params, matrix, targets[part], margins.get(part), rounds)
         self.interval_floor_ = min(0.0, float(targets["interval"].min()))
+        self.net_factor_ = self._net_factor(float(targets["interval"].sum()), float(targets["spend"].sum()))
         population = self._population_totals(data)
         self._set_level_factors(population if population is not None else self._local_totals(examples, matrix, extra, margins))
         return self
@@ -278,9 +277,18 @@ class _BoostedLTV(LTVModel):
 
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None:
         """``level_factors_`` (all rows) and ``group_level_factors_`` (per group) from per-group
-        totals of the boosters and their level targets (:func:`~ltv.models.boosted.level.level_factors`)."""
-        self.level_factors_, self.group_level_factors_ = level_factors(
-            totals, self._level_targets(), self.name, self.group_column)
+        totals of the boosters and their level targets (:func:`~ltv.models.boosted.level.level_factors`);
+        a spend booster without a level target keeps its level, times :attr:`net_factor_`."""
+        targets = self._level_targets()
+        self.level_factors_, self.group_level_factors_ = level_factors(totals, targets, self.name, self.group_column)
+        if "spend" not in targets:
+            net = float(getattr(self, "net_factor_", 1.0))
+            self.level_factors_["spend"] *= net
+            for parts in self.group_level_factors_.values():
+                parts["spend"] *= net
+
+    def _net_factor(self, net_total: float, trained_total: float) -> float:
+        return net_factor(net_total, trained_total, self.name)
 
     def _row_factors(self, features: pd.DataFrame, part: str) -> np.ndarray | float:
         return row_factors(self.level_factors_, self.group_level_factors_, self._group_values(features), part)

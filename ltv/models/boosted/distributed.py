@@ -21,9 +21,9 @@ is set (the training set is larger than the line's ``distributed_min_rows``; see
    ``num_workers`` Spark tasks; ``get_booster()`` gives a plain :class:`xgboost.Booster`, stored
    in XGBoost's JSON format exactly like a locally trained one, so predict / save / load do not
    know the difference;
-5. the boosters' and their level targets' totals over the examples (per group: the net label
-   for a Tweedie spend booster, the BTYD's forecasts for ``hybrid`` with ``anchor="btyd_total"``)
-   are summed on the executors for the level factors.
+5. ``hybrid`` with ``anchor="btyd_total"``: the boosters' and the BTYD's totals (per group) are
+   summed on the executors for the level factors, over the examples when no population is given;
+   the net factor's label totals too.
 
 Results differ slightly from the local path (XGBoost's distributed histogram sketch, row
 order); the tests check they are close, not identical.
@@ -91,6 +91,7 @@ class SparkTrainable(Protocol):
     def _booster_params(self, part: str) -> tuple[dict[str, Any], int]: ...
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None: ...
     def _population_totals(self, data: TrainingData) -> pd.DataFrame | None: ...
+    def _net_factor(self, net_total: float, trained_total: float) -> float: ...
     def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray: ...
 
 
@@ -160,8 +161,10 @@ def fit_distributed(model: Trainable, data: TrainingData) -> Trainable:
                 f"{MARGIN_PREFIX}{part}" if part in margins else None, params, rounds, workers,
             )
             model.boosters_[part].set_param({"nthread": int(model.nthread)})
-        lowest = design.agg(F.min(f"{TARGET_PREFIX}interval")).first()[0]
-        model.interval_floor_ = min(0.0, float(lowest if lowest is not None else 0.0))
+        labels = design.agg(*[F.sum(f"{TARGET_PREFIX}{part}").alias(part) for part in ("interval", "spend")],
+                            F.min(f"{TARGET_PREFIX}interval").alias("lowest")).first()
+        model.interval_floor_ = min(0.0, float(labels["lowest"] if labels["lowest"] is not None else 0.0))
+        model.net_factor_ = model._net_factor(float(labels["interval"] or 0.0), float(labels["spend"] or 0.0))
         population = model._population_totals(data)
         model._set_level_factors(population if population is not None else _spark_totals(model, design, names, feature_types))
     finally:

@@ -193,8 +193,9 @@ class HybridLTV(_BoostedLTV):
         }
 
     def _level_targets(self) -> dict[str, str]:
-        """``anchor="btyd_total"``: booster totals rescaled to the BTYD totals over the examples;
-        otherwise the spend level is the examples' net label total, as for ``xgboost``."""
+        """``anchor="btyd_total"``: booster totals rescaled to the BTYD totals (over the population
+        it is fitted to score, else the examples); otherwise the boosters' own level, made net as
+        for ``xgboost``."""
         if self.anchor != "btyd_total":
             return super()._level_targets()
         return {"spend": "btyd_ltv", "purchases": "btyd_purchases"}

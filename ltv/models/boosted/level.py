@@ -2,10 +2,9 @@
 total over the training examples equals the total of a *level target* (per group in a model
 across groups).
 
-The targets are chosen by the model (``_level_targets``): the examples' NET spend label for a
-Tweedie spend booster (it learns labels floored at 0, so the factor is what makes its forecast
-net), the BTYD forecasts for ``hybrid`` with ``anchor="btyd_total"`` (the trees re-rank, BTYD sets
-the level). The totals are summed on the driver or by Spark
+The targets are chosen by the model (``_level_targets``): the BTYD forecasts for ``hybrid`` with
+``anchor="btyd_total"`` (the trees re-rank, BTYD sets the level), over the customers it is fitted
+to score or its examples. The totals are summed on the driver or by Spark
 (:mod:`ltv.models.boosted.distributed`); this module only turns them into factors.
 """
 from __future__ import annotations
@@ -82,4 +81,17 @@ def row_factors(overall: dict[str, float], per_group: dict[str, dict[str, float]
     return np.array([per_group[g][part] if g in per_group else 1.0 for g in groups])
 
 
-__all__ = ["level_factors", "local_totals", "row_factors"]
+def net_factor(net_total: float, trained_total: float, model: str) -> float:
+    """A spend booster's net factor: the examples' net label total over the total of the labels it
+    learned (equal, but under Tweedie's floor at 0). Raises when there is no positive net total."""
+    if not (np.isfinite(net_total) and np.isfinite(trained_total)):
+        raise ValueError(f"{model}: label totals net {net_total} / trained {trained_total} are not finite")
+    if net_total == trained_total:
+        return 1.0
+    if net_total <= 0 or trained_total <= 0:
+        raise ValueError(f"{model}: the examples' net spend total is {net_total:.2f}, not positive "
+                         "(refunds outweigh purchases?): there is no level to forecast")
+    return net_total / trained_total
+
+
+__all__ = ["level_factors", "local_totals", "net_factor", "row_factors"]
