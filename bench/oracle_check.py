@@ -28,7 +28,8 @@ Time layout (all dates are ends of UTC days, horizons in DAYS):
                                     withheld from the lake (filtered in pandas before ingest)
 
 Per seed: wipe ``--workdir`` -> simulate -> keep transactions with ``event_ts < D + 1 day`` -> ingest
-them and the customers into a fresh lake -> ``train_line`` per line with every default candidate.
+them and the customers into a fresh lake (under ``<workdir>/seed-<seed>/``) -> ``train_line`` per
+line with every default candidate.
 The back-test predictions are NOT refitted: the script records what ``train_line`` itself predicted on
 window 0 (it wraps ``backtest_windows`` and ``predict_window`` as imported by ``ltv.training.train``,
 without changing what they return).  Those rows are joined with the ground truth on
@@ -446,11 +447,15 @@ def wipe_workdir(workdir: Path) -> None:
 
 def run_seed(spark, config, seed: int, args, processes, clock: Clock) -> tuple[dict, list[dict]]:
     """Simulate, ingest and train every line for one seed; returns (seed info, one entry per line)."""
+    from ltv.training.registry import ModelRegistry
     from ltv.training.train import train_line
 
     horizon = args.horizon_days
-    workdir = Path(args.workdir)
-    wipe_workdir(workdir)  # per seed: a fresh lake and registry, so no previous champion
+    wipe_workdir(Path(args.workdir))  # per seed: a fresh lake and registry, so no previous champion
+    # a new path per seed: MLflow caches its SQLite store per tracking URI within the process, so a lake
+    # recreated at the SAME path would still see the previous seed's registry (and champions)
+    workdir = Path(args.workdir) / f"seed-{seed}"
+    workdir.mkdir()
     timings: dict[str, float] = {}
     t_seed = t0 = time.perf_counter()
     sim, paths, training_date, withheld = simulate_and_withhold(workdir, args.customers, processes, seed, horizon)
@@ -473,6 +478,10 @@ def run_seed(spark, config, seed: int, args, processes, clock: Clock) -> tuple[d
     for proc in processes:
         line = proc.name
         say(f"{clock.stamp()} seed {seed} / {line}: train_line(as_of={training_date}, H={horizon}) ...")
+        previous = ModelRegistry(lake.root).champion(line)
+        if previous is not None:
+            raise RuntimeError(f"{line}: the fresh lake {lake.root} already has a champion ({previous}); "
+                               "the comparison assumes the line's first run")
         t0 = time.perf_counter()
         with recorder.active():
             result = train_line(spark, lake, config, line, training_date, horizon, progress=progress)
@@ -521,6 +530,22 @@ def run_seed(spark, config, seed: int, args, processes, clock: Clock) -> tuple[d
     return info, entries
 
 
+def code_version() -> dict:
+    """The git commit of the ``ltv`` package actually imported (and whether its tree is modified)."""
+    import subprocess
+
+    import ltv
+
+    root = Path(ltv.__file__).resolve().parent.parent
+    try:
+        git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True,  # noqa: E731
+                                        check=True, timeout=30).stdout.strip()
+        return {"ltv_path": str(root), "commit": git("rev-parse", "HEAD"),
+                "ltv_modified": bool(git("status", "--porcelain", "--", "ltv"))}
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"ltv_path": str(root), "commit": None, "error": str(exc)[:200]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default=DEFAULT_SEEDS,
@@ -533,8 +558,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="refund_rate of the 'refunds' line (the retail preset otherwise; default 0.20)")
     parser.add_argument("--horizon-days", type=int, default=365, help="the horizon H (default 365)")
     parser.add_argument("--workdir", default="/tmp/ltv-oracle",
-                        help="scratch directory for the simulation, lake and per-customer dumps; WIPED at the "
-                             "start of every seed (default /tmp/ltv-oracle)")
+                        help="scratch directory for the simulation, lake and per-customer dumps (under "
+                             "seed-<seed>/); WIPED at the start of every seed (default /tmp/ltv-oracle)")
     parser.add_argument("--out", default=str(HERE / "results" / "oracle.json"),
                         help="results JSON, rewritten after every seed (default bench/results/oracle.json)")
     parser.add_argument("--verbose", action="store_true",
@@ -554,9 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     processes = line_processes(lines, args.refund_rate)
     config = LTVConfig()
     clock = Clock()
+    report_code = code_version()
     training_date = TRUTH_AS_OF + dt.timedelta(days=horizon)
     say(f"{clock.stamp()} oracle check: seeds {seeds} x lines {lines}, {args.customers:,} customers per line; "
         f"candidates {default_candidates()}")
+    say(f"   ltv from {report_code['ltv_path']} at {report_code.get('commit')}"
+        + (" (ltv/ modified)" if report_code.get("ltv_modified") else ""))
     say(f"   truth window ({TRUTH_AS_OF}, {training_date}] = back-test window 0 of "
         f"train_line(as_of={training_date}, H={horizon})")
     for proc in processes:
@@ -571,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
                       "the max limits"),
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
+        "code": report_code,
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version()},
         "setup": {
             "customers_per_line": args.customers,
