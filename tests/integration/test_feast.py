@@ -110,6 +110,7 @@ def scores_frame(spark) -> DataFrame:
         F.to_timestamp(F.lit("2024-03-01 06:00:00")).alias("scored_at"),
         F.concat_ws(":", "business_line", "customer_id").alias("entity_key"),
         F.to_timestamp(F.concat("as_of_s", F.lit(" 23:59:59.999999"))).alias("event_timestamp"),
+        F.lit("confirmed").alias("model_status"),
     )
 
 
