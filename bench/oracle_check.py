@@ -42,7 +42,7 @@ on the same customers (every customer of the V snapshot).  The summary takes the
 over every (seed, line) pair, and per line.  Everything goes to ``--out`` (default
 ``bench/results/oracle.json``; rewritten after every seed, ``complete`` is false until the end).
 
-Run from the repository root (about 15-20 min per seed at 10,000 customers on 2 cores):
+Run from the repository root (about 8-12 min per seed at 10,000 customers on 2 idle cores):
 
     .venv/bin/python bench/oracle_check.py                                   # the full criterion
     .venv/bin/python bench/oracle_check.py --customers 2000 --seeds 11       # quick debug run
