@@ -257,3 +257,12 @@ def test_hybrid_sets_its_level_on_the_customers_it_is_fitted_to_score(data: Trai
     # the boosters are the same: only the level moved
     ratio = anchored.predict(population, HORIZON_DAYS)["predicted_ltv"] / on_examples.predict(population, HORIZON_DAYS)["predicted_ltv"]
     assert np.allclose(ratio, ratio.iloc[0])
+
+
+def test_missing_or_negative_labels_fail_the_fit_instead_of_becoming_zero(data: TrainingData) -> None:
+    for column, value, message in (("label_spend", np.nan, "label_spend is missing or not finite in 1 of"),
+                                   ("label_purchases", -1.0, "label_purchases < 0 in 1 of")):
+        examples = data.examples.copy()
+        examples.loc[7, column] = value
+        with pytest.raises(ValueError, match=message):
+            XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))

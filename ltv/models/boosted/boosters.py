@@ -173,8 +173,7 @@ class _BoostedLTV(LTVModel):
 
     def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray:
         """Per example row, the values of level target ``column`` (an extra feature, else an example column)."""
-        source = extra if column in extra.columns else examples
-        return pd.to_numeric(source[column], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        return encoding.finite_column(extra if column in extra.columns else examples, column, self.name)
 
     def _check_params(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -189,10 +188,11 @@ class _BoostedLTV(LTVModel):
     def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
         """Per booster: its training label (spend floored at 0 under Tweedie, see :meth:`_level_targets`;
         purchases >= 0; the interval booster learns the raw net spend)."""
-        net = pd.to_numeric(examples["label_spend"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
-        purchases = pd.to_numeric(examples["label_purchases"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        net, purchases = encoding.finite_column(examples, "label_spend", self.name), encoding.finite_column(examples, "label_purchases", self.name)
+        if (purchases < 0).any():
+            raise ValueError(f"{self.name}: label_purchases < 0 in {int((purchases < 0).sum())} of {len(purchases)} examples")
         spend = np.maximum(net, 0.0) if self.objective == "tweedie" else net
-        return {"spend": spend, "purchases": np.maximum(purchases, 0.0), "interval": net}
+        return {"spend": spend, "purchases": purchases, "interval": net}
 
     def _check_data(self, data: TrainingData, columns: list[str]) -> None:
         self._check_params()

@@ -110,3 +110,13 @@ def check_groups(features: pd.DataFrame, group_column: str, known: list[str], mo
     if unknown:
         raise ValueError(f"{model} was trained on {group_column} {sorted(known)}, not on {unknown}; "
                          "retrain with those lines among the consolidated model's members")
+
+
+def finite_column(frame: pd.DataFrame, column: str, model: str) -> np.ndarray:
+    """``frame[column]`` as floats, or ``ValueError`` naming how many rows are missing or not finite
+    (labels and level targets are never filled in: a hole is a bug upstream)."""
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"{model}: {column} is missing or not finite in {int(bad.sum())} of {len(values)} rows")
+    return values
