@@ -165,15 +165,10 @@ class _BoostedLTV(LTVModel):
         return {"spend": None, "purchases": None}
 
     def _level_targets(self) -> dict[str, str]:
-        """{booster: column} whose total over the examples the booster's total is rescaled to (per
-        group with ``group_column``; the column is an extra feature or an example column, see
-        :meth:`_level_target_values`); empty = no rescaling (here: the boosters keep their own
+        """{booster: extra column} whose total over the examples the booster's total is rescaled to
+        (per group with ``group_column``); empty = no rescaling (here: the boosters keep their own
         level, made net by :attr:`net_factor_`)."""
         return {}
-
-    def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray:
-        """Per example row, the values of level target ``column`` (an extra feature, else an example column)."""
-        return encoding.finite_column(extra if column in extra.columns else examples, column, self.name)
 
     def _check_params(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -188,7 +183,8 @@ class _BoostedLTV(LTVModel):
     def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
         """Per booster: its training label (spend floored at 0 under Tweedie, see :meth:`_level_targets`;
         purchases >= 0; the interval booster learns the raw net spend)."""
-        net, purchases = encoding.finite_column(examples, "label_spend", self.name), encoding.finite_column(examples, "label_purchases", self.name)
+        net = encoding.finite_column(examples, "label_spend", self.name)
+        purchases = encoding.finite_column(examples, "label_purchases", self.name)
         if (purchases < 0).any():
             raise ValueError(f"{self.name}: label_purchases < 0 in {int((purchases < 0).sum())} of {len(purchases)} examples")
         spend = np.maximum(net, 0.0) if self.objective == "tweedie" else net
@@ -269,7 +265,7 @@ class _BoostedLTV(LTVModel):
         """Per group: boosters' total forecast and the level target columns' total over the examples."""
         targets = self._level_targets()
         return local_totals(self.boosters_, targets, matrix, margins, self._group_values(examples),
-                            {t: self._level_target_values(examples, extra, t) for t in targets.values()})
+                            {t: encoding.finite_column(extra, t, self.name) for t in targets.values()})
 
     def _group_values(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's group as a string ("" for all rows without ``group_column``)."""

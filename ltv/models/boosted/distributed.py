@@ -44,7 +44,7 @@ import pandas as pd
 
 from ltv.models.base import TrainingData, json_default
 from ltv.models.boosted.condense import HISTORY, REFUNDS, condensed_by_key
-from ltv.models.boosted.encoding import numeric_codes
+from ltv.models.boosted.encoding import finite_column, numeric_codes
 
 if TYPE_CHECKING:
     import xgboost
@@ -92,7 +92,6 @@ class SparkTrainable(Protocol):
     def _set_level_factors(self, totals: pd.DataFrame | None) -> None: ...
     def _population_totals(self, data: TrainingData) -> pd.DataFrame | None: ...
     def _net_factor(self, net_total: float, trained_total: float) -> float: ...
-    def _level_target_values(self, examples: pd.DataFrame, extra: pd.DataFrame, column: str) -> np.ndarray: ...
 
 
 Trainable = TypeVar("Trainable", bound=SparkTrainable)
@@ -212,7 +211,7 @@ def design_rows(model_class: Callable[..., SparkTrainable], shell: dict[str, Any
             if margin is not None:
                 out[f"{MARGIN_PREFIX}{part}"] = margin
         for col in model._level_targets().values():
-            out[f"__level_{col}"] = model._level_target_values(rows, extra, col)
+            out[f"__level_{col}"] = finite_column(extra, col, model.name)
     out[GROUP_COLUMN] = model._group_values(rows)
     return out
 
