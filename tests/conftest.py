@@ -51,3 +51,18 @@ def lake(spark, tmp_path):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+def pytest_collection_finish(session):
+    """Start the background jobs of the selected tests (see tests/background.py)."""
+    if session.config.option.collectonly:
+        return
+    from tests import background
+
+    background.start({m.args[0] for item in session.items for m in item.iter_markers("background")})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import background
+
+    background.stop()

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from ltv.training.train import LineResult
 
 METRIC_COLUMNS = ["gini", "rmse", "mae", "spearman", "top_decile_capture", "calibration_mape", "bias", "coverage_80"]
+#: the second table: how the spend quantiles and the purchase probability did (ltv.evaluation.quantiles)
+QUANTILE_COLUMNS = ["pinball", "quantile_gap", "at_or_below_p10", "below_p50", "at_or_below_p50", "below_p90",
+                    "width_80", "buyer_coverage_80", "buyer_coverage_80_implied"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +104,8 @@ def render_train(results: Sequence[LineResult]) -> str:
         rows = [(name + (" *" if name == r.decision.winner else ""), *[m.get(k) for k in METRIC_COLUMNS])
                 for name, m in r.metrics.items()]
         text.append(format_table(rows, ["model", *METRIC_COLUMNS]))
+        rows = [(name, *[m.get(k) for k in QUANTILE_COLUMNS]) for name, m in r.metrics.items()]
+        text += ["quantiles (see docs/models.md, 'Judging quantiles'):", format_table(rows, ["model", *QUANTILE_COLUMNS])]
         text += [f"  {name}: not eligible: {why}" for name, why in sorted(r.decision.rejected.items())]
         state = f"{r.decision.action.upper()}: {r.decision.reason}"
         if r.champion_version:

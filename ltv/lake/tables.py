@@ -112,6 +112,10 @@ CUSTOMER_LTV = TableSpec(
             # added in 0.3 (tables written before get it on their next write, null in old rows):
             # the champion's status, "confirmed" or "provisional" (see docs/concepts.md, the gate)
             StructField("model_status", StringType(), True),
+            # added in 0.4 (idem): the median of the spend forecast's distribution and the
+            # probability of at least one purchase in the horizon; null where the model gives none
+            StructField("predicted_ltv_p50", DoubleType(), True),
+            StructField("prob_purchase", DoubleType(), True),
         ]
     ),
     partition_by=("business_line", "as_of"),

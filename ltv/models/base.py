@@ -38,7 +38,15 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "predicted_ltv_p90",
     "predicted_purchases",
     "p_alive",
+    "predicted_ltv_p50",
+    "prob_purchase",
 )
+#: columns a model may leave null for every row: it has no such notion (``p_alive`` for models
+#: without a dropout process) or was saved before the column existed (``predicted_ltv_p50`` and
+#: ``prob_purchase``, added in 0.4)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("p_alive", "predicted_ltv_p50", "prob_purchase")
+#: the spend quantiles every model gives, in order (``predicted_ltv_p<100 level>``)
+QUANTILE_LEVELS: tuple[float, ...] = (0.1, 0.5, 0.9)
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
 DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
@@ -127,7 +135,9 @@ def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
     """``out`` (:data:`PREDICTION_COLUMNS`) as float64 columns, or :class:`ModelOutputError`.
 
     Every problem found is named with its row count and the first offending row positions, so a
-    broken model fails scoring and the back-test loudly instead of publishing zeros.
+    broken model fails scoring and the back-test loudly instead of publishing zeros. A column of
+    :data:`OPTIONAL_COLUMNS` may be null for every row (the model does not give it), never for
+    some rows only.
     """
     problems: list[str] = []
 
@@ -138,9 +148,10 @@ def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
             problems.append(f"{what} in {count} of {len(mask)} rows (first at {rows})")
 
     checked = pd.DataFrame(index=out.index)
+    absent = {col for col in OPTIONAL_COLUMNS if out[col].isna().all()}
     for col in PREDICTION_COLUMNS:
-        if col == "p_alive" and out[col].isna().all():
-            checked[col] = np.full(len(out), np.nan)  # no notion of being alive: null, not a number
+        if col in absent:
+            checked[col] = np.full(len(out), np.nan)
             continue
         try:
             values = out[col].to_numpy(dtype=float, na_value=np.nan)
@@ -150,16 +161,19 @@ def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
         checked[col] = values
     purchases = checked["predicted_purchases"].to_numpy()
     note(purchases < 0, "predicted_purchases < 0")
-    if not out["p_alive"].isna().all():
-        alive = checked["p_alive"].to_numpy()
-        note((alive < -OUTPUT_TOLERANCE) | (alive > 1 + OUTPUT_TOLERANCE), "p_alive outside [0, 1]")
-        checked["p_alive"] = np.clip(alive, 0.0, 1.0)  # rounding slack only: beyond it raised above
-    lower, upper = checked["predicted_ltv_p10"].to_numpy(), checked["predicted_ltv_p90"].to_numpy()
-    note(lower > upper + OUTPUT_TOLERANCE * np.maximum(1.0, np.abs(upper)), "predicted_ltv_p10 > predicted_ltv_p90")
+    for col in ("p_alive", "prob_purchase"):
+        if col not in absent:
+            values = checked[col].to_numpy()
+            note((values < -OUTPUT_TOLERANCE) | (values > 1 + OUTPUT_TOLERANCE), f"{col} outside [0, 1]")
+            checked[col] = np.clip(values, 0.0, 1.0)  # rounding slack only: beyond it raised above
+    quantiles = [c for c in ("predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90") if c not in absent]
+    for lower_col, upper_col in zip(quantiles, quantiles[1:]):
+        lower, upper = checked[lower_col].to_numpy(), checked[upper_col].to_numpy()
+        note(lower > upper + OUTPUT_TOLERANCE * np.maximum(1.0, np.abs(upper)), f"{lower_col} > {upper_col}")
     if problems:
         raise ModelOutputError(f"model {model} broke the prediction contract: " + "; ".join(problems))
-    if out["p_alive"].isna().all():
-        checked["p_alive"] = None
+    for col in absent:
+        checked[col] = None
     return checked
 
 
@@ -175,6 +189,8 @@ class LTVModel(ABC):
     needs_patterns: ClassVar[bool] = False
     #: whether ``ltv train`` tries it when no candidates are configured
     default_candidate: ClassVar[bool] = True
+    #: hyperparameters older releases had and saved, ignored when given (see :meth:`from_params`)
+    legacy_params: ClassVar[tuple[str, ...]] = ()
 
     # -- hyperparameters (scikit-learn style) ---------------------------------------
     @classmethod
@@ -188,6 +204,11 @@ class LTVModel(ABC):
                 raise TypeError(f"{cls.__name__}.__init__ must take explicit keywords, not *args/**kwargs")
             names.append(pname)
         return sorted(names)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> LTVModel:
+        """An unfitted model with ``params``, dropping :attr:`legacy_params` (saved by older releases)."""
+        return cls(**{key: value for key, value in params.items() if key not in cls.legacy_params})
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to the constructor."""
@@ -225,15 +246,20 @@ class LTVModel(ABC):
 
         The output is checked, never repaired (see :func:`check_predictions`): NaN or inf anywhere,
         negative ``predicted_purchases``, ``p_alive`` outside [0, 1] or ``p10 > p90`` raise
-        :class:`ModelOutputError` naming the model, the column and how many rows. ``p_alive`` is
-        null for models without that notion. Spend columns may be negative (net spend: refunds
-        can outweigh purchases); ``p10 <= predicted_ltv <= p90`` is not required (the mean of a
+        :class:`ModelOutputError` naming the model, the column and how many rows, as do p10 > p50
+        and p50 > p90, and ``prob_purchase`` outside [0, 1]. ``p_alive`` is null for models without
+        that notion; ``predicted_ltv_p50`` and ``prob_purchase`` are null for models saved before
+        0.4 that lack them (:data:`OPTIONAL_COLUMNS`). Spend columns may be negative (net spend:
+        refunds can outweigh purchases); ``p10 <= predicted_ltv <= p90`` is not required (the mean of a
         skewed distribution can exceed its 90th percentile).
         """
         self._check_fitted()
         if horizon_days <= 0:
             raise ValueError(f"horizon_days must be positive, got {horizon_days}")
         out = self._predict(features, int(horizon_days))
+        for col in OPTIONAL_COLUMNS:
+            if col not in out.columns:
+                out[col] = np.nan
         missing = [c for c in PREDICTION_COLUMNS if c not in out.columns]
         if missing:
             raise ModelOutputError(f"{self.name} returned no {missing}")
@@ -296,7 +322,7 @@ class LTVModel(ABC):
     @classmethod
     def from_document(cls, document: dict[str, Any], directory: Path) -> LTVModel:
         """A fitted ``cls`` from a ``model.json`` document (hyperparameters + state) and its directory."""
-        model = cls(**document["params"])
+        model = cls.from_params(document["params"])
         model._set_state(document["state"], Path(directory))
         return model
 

@@ -11,8 +11,10 @@
 
 ``predicted_purchases`` is the analogous purchase rate (``purchase_days_365d``, the feature
 store's days with a purchase in the last 365 days, or ``frequency``)
-x horizon. p10/p90: purchases ~ Poisson(predicted_purchases) times the mean ticket
-(``predicted_ltv / predicted_purchases``), i.e. ticket size is treated as fixed. ``p_alive`` is
+x horizon. p10/p50/p90: purchases ~ Poisson(predicted_purchases) times the mean ticket
+(``predicted_ltv / predicted_purchases``), i.e. ticket size is treated as fixed, and
+``prob_purchase`` = P(Poisson > 0). A customer with a spend rate but no purchase rate (spend
+without a counted purchase day) gets p10 = p50 = 0 and p90 = ``predicted_ltv``. ``p_alive`` is
 None: the baseline has no notion of churn.
 
 ``fit`` learns no customer-specific state. With ``calibrate=True`` and ``TrainingData.examples``
@@ -101,17 +103,23 @@ class RecentSpendBaseline(LTVModel):
         spend_rate, purchase_rate = self._rates_per_day(features)
         ltv = spend_rate * horizon_days * self.calibration_
         purchases = purchase_rate * horizon_days
+        buying = purchases > 0
+        rate = np.where(buying, purchases, 1.0)  # Poisson needs a positive mean; rows without one are set below
         with np.errstate(divide="ignore", invalid="ignore"):
-            ticket = np.where(purchases > 0, ltv / purchases, 0.0)
-        p10 = poisson.ppf(0.1, purchases) * ticket
-        p90 = np.where(purchases > 0, poisson.ppf(0.9, purchases) * ticket, ltv)
+            ticket = np.where(buying, ltv / rate, 0.0)
+
+        def quantile(level: float, without_purchases: np.ndarray | float) -> np.ndarray:
+            return np.where(buying, poisson.ppf(level, rate) * ticket, without_purchases)
+
         return pd.DataFrame(
             {
                 "predicted_ltv": ltv,
-                "predicted_ltv_p10": np.nan_to_num(p10),
-                "predicted_ltv_p90": np.nan_to_num(p90),
+                "predicted_ltv_p10": quantile(0.1, 0.0),
+                "predicted_ltv_p90": quantile(0.9, ltv),
                 "predicted_purchases": purchases,
                 "p_alive": None,
+                "predicted_ltv_p50": quantile(0.5, 0.0),
+                "prob_purchase": -np.expm1(-purchases),
             }
         )
 

@@ -46,6 +46,6 @@ class ShuffledModel(LTVModel):
         return {"inner_params": self.inner_model_.get_params(), "inner_state": self.inner_model_._get_state(directory)}
 
     def _set_state(self, state: dict[str, Any], directory: Path) -> None:
-        inner = get_model_class(self.inner)(**state["inner_params"])
+        inner = get_model_class(self.inner).from_params(state["inner_params"])
         inner._set_state(state["inner_state"], directory)
         self.inner_model_ = inner

@@ -57,8 +57,8 @@ def default_candidates() -> list[str]:
 
 
 def create_model(name: str, **params) -> LTVModel:
-    """Instantiate a registered model with hyperparameters."""
-    return get_model_class(name)(**params)
+    """Instantiate a registered model with hyperparameters (those older releases had are dropped)."""
+    return get_model_class(name).from_params(params)
 
 
 def load_model(directory: str | Path) -> LTVModel:

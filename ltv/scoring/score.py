@@ -129,6 +129,8 @@ def score_line(
         (day_start(as_of + dt.timedelta(days=1)) - F.expr("INTERVAL 1 MICROSECOND")).alias("event_timestamp"),
         # confirmed / provisional (null: registered before the gate recorded statuses)
         F.lit(info.tags.get("ltv.status")).cast("string").alias("model_status"),
+        "predicted_ltv_p50",
+        "prob_purchase",
     )
     predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
     try:

@@ -69,6 +69,8 @@ SCORE_FIELDS: tuple[tuple[str, object], ...] = (
     ("predicted_ltv_p90", Float64),
     ("predicted_purchases", Float64),
     ("p_alive", Float64),
+    ("predicted_ltv_p50", Float64),
+    ("prob_purchase", Float64),
     ("horizon_days", Int32),
     ("model_name", String),
     ("model_version", String),

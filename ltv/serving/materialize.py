@@ -121,6 +121,8 @@ def materialize(
     if store is None:
         store = feature_store(lake.root, spark, config)
     views = [FEATURES_VIEW, SCORES_VIEW] if lake.exists(SCORES_VIEW) else [FEATURES_VIEW]
+    for view in views:
+        lake.ensure(view)  # a table of an earlier release gains the columns the views serve (null in old rows)
     if end is None:
         latest = [ts for ts in (_latest_timestamp(lake, v) for v in views) if ts is not None]
         end = max(latest) if latest else dt.datetime.now(dt.timezone.utc)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ltv.errors import LTVError
 from ltv.evaluation.metrics import evaluate
+from ltv.evaluation.quantiles import LEVELS, quantile_metrics
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
 from ltv.training.data import KnownData
 from ltv.training.gate import GateDecision
@@ -33,8 +34,13 @@ def predict_window(model: LTVModel, rows: pd.DataFrame, horizon_days: int) -> pd
 
 
 def window_metrics(pdf: pd.DataFrame) -> dict[str, float]:
-    return evaluate(pdf["label_spend"].to_numpy(float), pdf["predicted_ltv"].to_numpy(float),
-                    pdf["predicted_ltv_p10"].to_numpy(float), pdf["predicted_ltv_p90"].to_numpy(float))
+    """:func:`~ltv.evaluation.metrics.evaluate` of the point forecast and
+    :func:`~ltv.evaluation.quantiles.quantile_metrics` of the quantiles and purchase probability."""
+    actual = pdf["label_spend"].to_numpy(float)
+    metrics = evaluate(actual, pdf["predicted_ltv"].to_numpy(float),
+                       pdf["predicted_ltv_p10"].to_numpy(float), pdf["predicted_ltv_p90"].to_numpy(float))
+    quantiles = {level: pdf[f"predicted_ltv_p{round(level * 100)}"].to_numpy(float) for level in LEVELS}
+    return {**metrics, **quantile_metrics(actual, quantiles, pdf["prob_purchase"].to_numpy(float))}
 
 
 @dataclass

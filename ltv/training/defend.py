@@ -49,9 +49,10 @@ def champion_specs(champion, deployed: dict[str, Any] | None, settings) -> dict[
             or champion.model_name not in available_models():
         return {}
     today = create_model(champion.model_name, **settings.hyperparameters.get(champion.model_name, {})).get_params()
-    if json.loads(json.dumps(today, default=str)) == json.loads(json.dumps(deployed, default=str)):
+    own = create_model(champion.model_name, **deployed).get_params()  # without settings later releases dropped
+    if json.loads(json.dumps(today, default=str)) == json.loads(json.dumps(own, default=str)):
         return {}
-    return {f"{champion.model_name}-v{champion.version}": (champion.model_name, dict(deployed))}
+    return {f"{champion.model_name}-v{champion.version}": (champion.model_name, own)}
 
 
 def deployed_document(registry, champion) -> dict[str, Any] | None:

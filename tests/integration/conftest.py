@@ -12,16 +12,20 @@ HORIZON = 120
 INGESTED_AT = dt.datetime(2025, 1, 1)
 
 
-@pytest.fixture(scope="session")
-def sim_csv(tmp_path_factory) -> Path:
+def write_sim_csv(out: Path) -> Path:
+    """The small simulated business line ``shop`` as CSV in ``out`` (the same in every process)."""
     from ltv.datasets.simulate import simulate
 
-    out = tmp_path_factory.mktemp("sim")
     result = simulate(
         customers=400, business_lines=["shop"], seed=3,
         start=dt.date(2022, 1, 1), end=dt.date(2024, 6, 30), truth_as_of=AS_OF, truth_horizon_days=HORIZON,
     )
     return result.write(out)["transactions"]
+
+
+@pytest.fixture(scope="session")
+def sim_csv(tmp_path_factory) -> Path:
+    return write_sim_csv(tmp_path_factory.mktemp("sim"))
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,8 @@ def scores_frame(spark) -> DataFrame:
         F.concat_ws(":", "business_line", "customer_id").alias("entity_key"),
         F.to_timestamp(F.concat("as_of_s", F.lit(" 23:59:59.999999"))).alias("event_timestamp"),
         F.lit("confirmed").alias("model_status"),
+        (base * 90).alias("predicted_ltv_p50"),
+        F.lit(0.6).alias("prob_purchase"),
     )
 
 

@@ -8,7 +8,8 @@ pipeline step of ``ltv run`` and the gate's promotion, the champion and its line
 lookup, the report pages, the exported file and the lake tables.
 
 Each ``ltv`` command that needs Spark is a fresh JVM, the largest cost of this (the slowest)
-test: :func:`test_tour_stays_short` keeps their number bounded.
+test: :func:`test_tour_stays_short` keeps their number bounded. The script runs as a background
+job (``tests/background.py``): it starts when collection ends and runs beside the other tests.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests import background
 
 REPO = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- tour:begin", "<!-- tour:end -->"
@@ -59,15 +61,19 @@ def test_tour_stays_short():
         "use `ltv run` for the features -> train -> score -> materialize chain")
 
 
-@pytest.fixture()
-def scratch_repo(tmp_path):
+@background.job("readme_tour")
+def _tour_job(workdir: Path) -> background.Job | str:
+    """The tour's blocks as one bash script, run from a scratch copy of the repository root."""
     if not (REPO / ".venv" / "bin" / "activate").is_file():
-        pytest.skip(f"{REPO / '.venv'} missing: the tour runs the README's commands with the project's .venv, which `make setup` builds")
-    root = tmp_path / "repo"
+        return f"{REPO / '.venv'} missing: the tour runs the README's commands with the project's .venv, which `make setup` builds"
+    root = workdir / "repo"
     root.mkdir()
     shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("lake", "*.html", "scores.csv"))
     (root / ".venv").symlink_to(REPO / ".venv")
-    return root
+    script = "set -euo pipefail\n" + "\n".join(tour_blocks((REPO / "README.md").read_text()))
+    env = {k: v for k, v in os.environ.items() if k not in ("LTV_LAKE", "MLFLOW_TRACKING_URI", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
+    return background.Job(["bash", "-c", script], cwd=root, env=env, timeout=1500)
 
 
 def _section(out: str, start: str, end: str | None = None) -> str:
@@ -78,12 +84,10 @@ def _section(out: str, start: str, end: str | None = None) -> str:
 
 
 @pytest.mark.slow
-def test_readme_tour_runs_verbatim(scratch_repo):
-    script = "set -euo pipefail\n" + "\n".join(tour_blocks((REPO / "README.md").read_text()))
-    env = {k: v for k, v in os.environ.items() if k not in ("LTV_LAKE", "MLFLOW_TRACKING_URI", "VIRTUAL_ENV")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
-    done = subprocess.run(["bash", "-c", script], cwd=scratch_repo, env=env, capture_output=True, text=True,
-                          timeout=1500)
+@pytest.mark.background("readme_tour")
+def test_readme_tour_runs_verbatim():
+    outcome = background.result("readme_tour")
+    scratch_repo, done = outcome.cwd, outcome.completed
     out = done.stdout
     assert done.returncode == 0, f"tour failed (exit {done.returncode}):\n{out[-4000:]}\n{done.stderr[-4000:]}"
 

@@ -130,7 +130,7 @@ def _fitted_bgnbd(seed: int = 0) -> BGNBDGammaGamma:
     buyers = customers[customers.frequency > 0]
     spend = buyers.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
     data = TrainingData(time_unit="days", horizon_days=180, patterns=patterns, spend_patterns=spend)
-    return BGNBDGammaGamma(n_draws=20).fit(data)
+    return BGNBDGammaGamma().fit(data)
 
 
 def test_frequency_recency_matrix_shapes_and_monotonicity():

@@ -5,6 +5,12 @@ re-layout (see ``generate.py`` there): ``model.json`` + XGBoost JSON boosters, a
 predictions the fitted model made for ``features.csv`` before it was saved. The saved-model
 format (model names, JSON state, booster files) is a promise to users: changing how a model is
 fitted is fine, changing what an already saved model predicts is not.
+
+One deliberate exception, in 0.4: BTYD intervals (p10/p90) were 200 Monte Carlo draws per
+customer and are now the exact quantiles of the same predictive distribution; a saved BTYD model
+keeps its point forecasts to the last digit and its intervals move by the old simulation noise
+only. Columns added in 0.4 (``predicted_ltv_p50``, ``prob_purchase``) are given by models that
+can compute them from what they saved, and null for boosters saved without those boosters.
 """
 from __future__ import annotations
 
@@ -33,6 +39,11 @@ SAVED = {
     "hybrid_by_line": "hybrid",
     "shuffled": "shuffled",
 }
+#: models whose p10/p90 were Monte Carlo draws in 0.1-0.3 (exact quantiles since 0.4)
+SIMULATED_INTERVALS = {"bgnbd_gg", "pareto_gg", "shuffled"}
+#: boosters saved before 0.4: no p50 quantile, no purchase-probability booster
+WITHOUT_NEW_COLUMNS = {"xgboost", "hybrid", "hybrid_by_line"}
+SAVED_COLUMNS = ["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases", "p_alive"]
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -56,11 +67,44 @@ def test_saved_v0_1_model_loads_and_predicts_as_before(directory: str, features:
     columns = [*FEATURE_COLUMNS, "business_line"] if getattr(model, "group_column", None) else FEATURE_COLUMNS
     predictions = model.predict(features[columns], HORIZON_DAYS)
     expected = read_csv(saved / "predictions.csv")
-    assert list(predictions.columns) == list(PREDICTION_COLUMNS) == list(expected.columns)
-    for column in PREDICTION_COLUMNS:
+    assert list(predictions.columns) == list(PREDICTION_COLUMNS)
+    assert list(expected.columns) == SAVED_COLUMNS
+    exact = [c for c in SAVED_COLUMNS if not (directory in SIMULATED_INTERVALS and c in ("predicted_ltv_p10", "predicted_ltv_p90"))]
+    for column in exact:
         got = pd.to_numeric(predictions[column]).to_numpy(dtype=float)
         want = expected[column].to_numpy(dtype=float)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=0.0, equal_nan=True, err_msg=f"{directory}: {column}")
+    if directory in SIMULATED_INTERVALS:
+        # now the exact quantiles of the saved model's predictive distribution
+        btyd = model.inner_model_ if directory == "shuffled" else model
+        quantiles = _exact_quantiles(btyd, features[FEATURE_COLUMNS])
+        if directory == "shuffled":  # its rows are permuted: compare as sets
+            quantiles = np.sort(quantiles, axis=0)
+            got = np.sort(predictions[["predicted_ltv_p10", "predicted_ltv_p90"]].to_numpy(float), axis=0)
+        else:
+            got = predictions[["predicted_ltv_p10", "predicted_ltv_p90"]].to_numpy(float)
+        np.testing.assert_allclose(got, quantiles, rtol=1e-9, atol=1e-12, err_msg=directory)
+    new_columns = predictions[["predicted_ltv_p50", "prob_purchase"]].astype(float)
+    if directory in WITHOUT_NEW_COLUMNS:
+        assert new_columns.isna().all().all(), directory
+    else:
+        assert np.isfinite(new_columns.to_numpy()).all(), directory
+        assert (predictions["predicted_ltv_p10"] <= predictions["predicted_ltv_p50"]).all()
+        assert (predictions["predicted_ltv_p50"] <= predictions["predicted_ltv_p90"]).all()
+
+
+def _exact_quantiles(model, features: pd.DataFrame) -> np.ndarray:
+    """p10/p90 of a BTYD model from :func:`ltv.models.btyd.predictive.horizon_forecast` on its saved parameters."""
+    from ltv.models.base import horizon_in_units
+    from ltv.models.btyd import predictive
+    from ltv.models.btyd.model import customer_history
+
+    x, t_x, T, m = customer_history(features)
+    t = horizon_in_units(HORIZON_DAYS, model.time_unit_)
+    p_alive = model._p_alive(model.purchase_params_, x, t_x, T)
+    forecast = predictive.horizon_forecast(model.process, model.purchase_params_, model.spend_params_, t, x, t_x, T,
+                                           m, p_alive, (0.1, 0.9))
+    return forecast.quantiles * model.net_share_
 
 
 def test_load_on_a_class() -> None:

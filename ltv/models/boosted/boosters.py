@@ -15,11 +15,16 @@ and are trained for exactly that horizon (``horizon_days_``).
       share of the level; the booster keeps its own level otherwise); ``objective="squared_error"``
       switches to ``reg:squarederror`` on the raw net label (factor 1), for comparison;
     * purchases: ``count:poisson`` on ``label_purchases`` -> ``predicted_purchases``;
+    * buy: ``reg:logistic`` on ``label_purchases > 0`` -> ``prob_purchase`` (added in 0.4);
     * interval: one multi-quantile booster (``reg:quantileerror``, ``quantile_alpha`` =
-      [0.1, 0.9]) on the raw net label -> p10/p90 (sorted per row so p10 <= p90), bounded below
-      by the lowest label seen at fit (``interval_floor_``, 0 unless some customer's refunds
-      outweighed their purchases): quantile trees add up leaf values and can step below the
-      labels' support, where no quantile of the spend can lie.
+      [0.1, 0.5, 0.9]; [0.1, 0.9] before 0.4, whose models give no p50) on the raw net label ->
+      p10/p50/p90 (sorted per row: crossing quantiles are rearranged), bounded below by the lowest
+      label seen at fit (``interval_floor_``, 0 unless some customer's refunds outweighed their
+      purchases): quantile trees add up leaf values and can step below the labels' support, where
+      no quantile of the spend can lie. The quantiles follow the point forecast's level: they are
+      multiplied by the spend booster's level factor without the net factor (hybrid: its total set
+      to its BTYD's; xgboost: 1, as the quantiles learn the net label); models saved before 0.4
+      give their quantiles as learned (``quantiles_follow_level_`` False).
 
     ``p_alive`` is None (no notion of churn).
 
@@ -64,10 +69,12 @@ from ltv.models.boosted.condense import condense_examples_local
 from ltv.models.boosted.distributed import fit_distributed
 from ltv.models.boosted.level import level_factors, local_totals, net_factor, row_factors
 from ltv.models.boosted.params import OBJECTIVES, QUANTILES, booster_params
+from ltv.models.boosted.persist import booster_state, restore_booster_state
 
 log = logging.getLogger(__name__)
 
-BOOSTER_FILES = {"spend": "xgb_spend.json", "purchases": "xgb_purchases.json", "interval": "xgb_interval.json"}
+BOOSTER_FILES = {"spend": "xgb_spend.json", "purchases": "xgb_purchases.json", "buy": "xgb_buy.json",
+                 "interval": "xgb_interval.json"}
 
 
 class _BoostedLTV(LTVModel):
@@ -182,13 +189,13 @@ class _BoostedLTV(LTVModel):
 
     def _targets(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
         """Per booster: its training label (spend floored at 0 under Tweedie, see :meth:`_level_targets`;
-        purchases >= 0; the interval booster learns the raw net spend)."""
+        purchases >= 0; buy: whether any purchase; the interval booster learns the raw net spend)."""
         net = encoding.finite_column(examples, "label_spend", self.name)
         purchases = encoding.finite_column(examples, "label_purchases", self.name)
         if (purchases < 0).any():
             raise ValueError(f"{self.name}: label_purchases < 0 in {int((purchases < 0).sum())} of {len(purchases)} examples")
         spend = np.maximum(net, 0.0) if self.objective == "tweedie" else net
-        return {"spend": spend, "purchases": purchases, "interval": net}
+        return {"spend": spend, "purchases": purchases, "buy": (purchases > 0).astype(float), "interval": net}
 
     def _check_data(self, data: TrainingData, columns: list[str]) -> None:
         self._check_params()
@@ -211,6 +218,8 @@ class _BoostedLTV(LTVModel):
         self.time_unit_ = data.time_unit
         self.horizon_days_ = int(data.horizon_days)
         self.feature_columns_ = inputs
+        self.quantiles_ = list(QUANTILES)
+        self.quantiles_follow_level_ = True
         self.categories_ = {c: levels(c) for c in inputs if not is_numeric(c)}
         if self.group_column and not self.categories_.get(self.group_column):
             raise ValueError(f"{self.name}: group column {self.group_column!r} must be a non-empty categorical (string) column")
@@ -311,26 +320,38 @@ class _BoostedLTV(LTVModel):
 
         ltv = run("spend", margins["spend"]).astype(float) * self._row_factors(features, "spend")
         purchases = run("purchases", margins["purchases"]).astype(float) * self._row_factors(features, "purchases")
-        quantiles = run("interval").reshape(len(matrix), len(QUANTILES)).astype(float)
-        bounds = np.sort(np.maximum(quantiles, self.interval_floor_), axis=1)
+        levels = tuple(self.quantiles_)
+        raw = run("interval").reshape(len(matrix), len(levels)).astype(float)
+        quantiles = np.sort(np.maximum(raw, self.interval_floor_), axis=1) * self._quantile_factors(features)
+        buy = run("buy").astype(float) if "buy" in self.boosters_ else np.full(len(matrix), np.nan)
         scale = 1.0
         if horizon_days != self.horizon_days_:
             scale = horizon_days / self.horizon_days_
             log.warning(
-                "%s was trained for a %d-day horizon; predicting %d days by linear scaling (x%.3f), "
-                "which ignores churn inside the horizon: retrain for this horizon for a real forecast",
-                self.name, self.horizon_days_, horizon_days, scale,
+                "%s was trained for a %d-day horizon; predicting %d days by linear scaling (x%.3f; "
+                "P(no purchase) to the power %.3f), which ignores churn inside the horizon: retrain for this "
+                "horizon for a real forecast", self.name, self.horizon_days_, horizon_days, scale, scale,
             )
         p_alive = extra["btyd_p_alive"].to_numpy(dtype=float) if "btyd_p_alive" in extra.columns else None
+        column = {level: quantiles[:, j] * scale for j, level in enumerate(levels)}
         return pd.DataFrame(
             {
                 "predicted_ltv": ltv * scale,
-                "predicted_ltv_p10": bounds[:, 0] * scale,
-                "predicted_ltv_p90": bounds[:, 1] * scale,
+                "predicted_ltv_p10": column[0.1],
+                "predicted_ltv_p90": column[0.9],
                 "predicted_purchases": purchases * scale,
                 "p_alive": p_alive,
+                "predicted_ltv_p50": column.get(0.5, np.full(len(matrix), np.nan)),
+                "prob_purchase": -np.expm1(scale * np.log1p(-buy)) if scale != 1.0 else buy,
             }
         )
+
+    def _quantile_factors(self, features: pd.DataFrame) -> np.ndarray:
+        """Per row, the spend booster's level factor without the net factor (see the module docstring)."""
+        spend = np.asarray(self._row_factors(features, "spend"), dtype=float)
+        if "spend" in self._level_targets() and self.quantiles_follow_level_:
+            return spend[:, None] if spend.ndim else np.full((len(features), 1), float(spend))
+        return np.ones((len(features), 1))
 
     def _check_groups(self, features: pd.DataFrame) -> None:
         """A model trained across groups predicts only groups it was trained on (named in the error)."""
@@ -344,41 +365,12 @@ class _BoostedLTV(LTVModel):
         names = self.boosters_["spend"].feature_names or []
         return pd.Series({n: float(scores.get(n, 0.0)) for n in names}).sort_values(ascending=False)
 
-    # -- persistence --------------------------------------------------------------------------------
+    # -- persistence (ltv.models.boosted.persist) ---------------------------------------------------
     def _get_state(self, directory: Path) -> dict[str, Any]:
-        for part, booster in self.boosters_.items():
-            booster.save_model(str(directory / BOOSTER_FILES[part]))
-        return {
-            "time_unit": self.time_unit_,
-            "horizon_days": self.horizon_days_,
-            "feature_columns": self.feature_columns_,
-            "categories": self.categories_,
-            "booster_files": dict(BOOSTER_FILES),
-            "level_factors": self.level_factors_,
-            "group_level_factors": self.group_level_factors_,
-            "interval_floor": self.interval_floor_,
-            "trained_distributed": bool(getattr(self, "trained_distributed_", False)),
-        }
+        return booster_state(self, directory, BOOSTER_FILES)
 
     def _set_state(self, state: dict[str, Any], directory: Path) -> None:
-        self.time_unit_ = state["time_unit"]
-        self.horizon_days_ = int(state["horizon_days"])
-        self.feature_columns_ = list(state["feature_columns"])
-        self.categories_ = {k: list(v) for k, v in state["categories"].items()}
-        self.level_factors_ = {k: float(v) for k, v in state["level_factors"].items()}
-        self.interval_floor_ = float(state.get("interval_floor", 0.0))  # absent before 0.3: intervals floored at 0
-        self.group_level_factors_ = {
-            str(g): {k: float(v) for k, v in parts.items()} for g, parts in state.get("group_level_factors", {}).items()
-        }
-        self.trained_distributed_ = bool(state.get("trained_distributed", False))
-        self.boosters_ = {}
-        for part, file_name in state["booster_files"].items():
-            if "/" in file_name or file_name.startswith("."):
-                raise ValueError(f"refusing booster file name {file_name!r}")
-            booster = xgb.Booster()
-            booster.load_model(str(directory / file_name))
-            booster.set_param({"nthread": int(self.nthread)})
-            self.boosters_[part] = booster
+        restore_booster_state(self, state, directory)
 
 
 class XGBoostLTV(_BoostedLTV):

@@ -45,6 +45,7 @@ import pandas as pd
 from ltv.models.base import TrainingData, json_default
 from ltv.models.boosted.condense import HISTORY, REFUNDS, condensed_by_key
 from ltv.models.boosted.encoding import finite_column, numeric_codes
+from ltv.models.boosted.params import PARTS
 
 if TYPE_CHECKING:
     import xgboost
@@ -153,7 +154,7 @@ def fit_distributed(model: Trainable, data: TrainingData) -> Trainable:
         log.info("%s: training on %d examples with xgboost.spark (%d workers)", model.name, n_rows, workers)
         margins = {c[len(MARGIN_PREFIX):] for c in schema.names if c.startswith(MARGIN_PREFIX)}
         model.boosters_ = {}
-        for part in ("spend", "purchases", "interval"):
+        for part in PARTS:
             params, rounds = model._booster_params(part)
             model.boosters_[part] = _train_booster(
                 design, names, feature_types, f"{TARGET_PREFIX}{part}",

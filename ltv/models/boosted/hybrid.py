@@ -104,10 +104,10 @@ class HybridLTV(_BoostedLTV):
             raise ValueError(f"{self.name}: anchor={self.anchor!r} needs the log link of objective='tweedie'; use anchor='none'")
 
     def _new_btyd(self) -> BGNBDGammaGamma:
-        return BGNBDGammaGamma(max_penalizer=self.btyd_max_penalizer, n_draws=1)
+        return BGNBDGammaGamma(max_penalizer=self.btyd_max_penalizer)
 
     def _btyd_features(self, btyd: BGNBDGammaGamma, frame: pd.DataFrame) -> pd.DataFrame:
-        out = btyd.predict(frame, self.horizon_days_)
+        out = btyd.expected(frame, self.horizon_days_)
         return pd.DataFrame(
             {
                 "btyd_purchases": out["predicted_purchases"].to_numpy(dtype=float),

@@ -21,8 +21,6 @@ References:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -203,73 +201,3 @@ def gamma_gamma_expected_spend(params: dict[str, float], x: np.ndarray, m: np.nd
     x_used = np.where(usable, x, 0.0)
     m_used = np.where(usable, m, 0.0)
     return p * (v + x_used * m_used) / (p * x_used + q - 1.0)
-
-
-# -- predictive intervals ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class IntervalInputs:
-    """Per-row posterior quantities the interval simulation needs (arrays of one length)."""
-
-    p_alive: np.ndarray  # P(alive at T)
-    expected_purchases: np.ndarray  # E[Y(t)], exact closed form
-    rate_shape: np.ndarray  # r + x: shape of the Gamma posterior of lambda
-    spend_shape: np.ndarray  # q + p x: shape of the Gamma posterior of nu (GG)
-    spend_rate: np.ndarray  # v + x m: rate of that posterior
-    p: float  # GG shape of one purchase's spend given nu
-
-
-def ltv_quantiles(inputs: IntervalInputs, levels: tuple[float, ...], n_draws: int, seed: int) -> np.ndarray:
-    """Quantiles of horizon spend per row, shape ``(n_rows, len(levels))``, by Monte Carlo.
-
-    The approximation (documented because it is one):
-
-    * dead/alive is exact: horizon spend is 0 with probability ``1 - P(alive)``, so a level ``u``
-      of the mixture is level ``(u - (1 - P(alive))) / P(alive)`` of the alive-conditional
-      distribution (0 when negative); only the alive part is simulated;
-    * given alive, purchases ~ Poisson(lambda * t_eff) with lambda ~ Gamma(r+x, alpha+T) (the exact
-      posterior of the purchase rate of an alive customer, [FHL05]/[N009]), i.e. a negative
-      binomial; dropout *during* the horizon is folded into an effective exposure ``t_eff``
-      chosen so that the mean equals the exact E[Y(t)] (``t_eff = E[Y]/(P(alive) E[lambda])``);
-    * spend of n purchases ~ Gamma(p n, nu) with nu ~ Gamma(q + p x, v + x m), the Gamma-Gamma
-      posterior of [N025].
-
-    Draws come from ``numpy.random.default_rng(seed)`` so the same input frame always gives the
-    same quantiles; a row's draws depend on its position in the frame, so the same customer in a
-    differently composed batch moves by Monte Carlo error only (about 5% at 200 draws).
-    """
-    n_rows = inputs.p_alive.shape[0]
-    out = np.zeros((n_rows, len(levels)))
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_rows, _CHUNK_ROWS):  # bounded memory: chunk x n_draws floats
-        rows = slice(start, min(start + _CHUNK_ROWS, n_rows))
-        out[rows] = _chunk_quantiles(inputs, rows, levels, n_draws, rng)
-    return out
-
-
-_CHUNK_ROWS = 8192
-
-
-def _chunk_quantiles(
-    inputs: IntervalInputs, rows: slice, levels: tuple[float, ...], n_draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    p_alive = np.clip(inputs.p_alive[rows], 1e-12, 1.0)
-    n_rows = p_alive.shape[0]
-    size = (n_rows, n_draws)
-    mean_if_alive = np.maximum(inputs.expected_purchases[rows], 0.0) / p_alive
-    shape = inputs.rate_shape[rows]
-    # lambda * t_eff ~ Gamma(r + x) scaled to the alive-conditional mean; purchases ~ Poisson of it
-    exposure_scale = (mean_if_alive / shape)[:, None]
-    purchases = rng.poisson(rng.standard_gamma(np.broadcast_to(shape[:, None], size)) * exposure_scale)
-    # spend of n purchases ~ Gamma(p n, nu), nu ~ Gamma(q + p x, v + x m); drawn only where n > 0
-    spend = np.zeros(size)
-    buyers = np.nonzero(purchases)
-    row_of_draw = buyers[0]
-    nu = rng.standard_gamma(inputs.spend_shape[rows][row_of_draw]) / inputs.spend_rate[rows][row_of_draw]
-    spend[buyers] = rng.standard_gamma(inputs.p * purchases[buyers]) / nu
-    spend.sort(axis=1)
-    out = np.zeros((n_rows, len(levels)))
-    for j, level in enumerate(levels):
-        alive_level = (level - (1.0 - p_alive)) / p_alive
-        index = np.clip(np.ceil(alive_level * n_draws).astype(int) - 1, 0, n_draws - 1)
-        out[:, j] = np.where(alive_level <= 0, 0.0, spend[np.arange(n_rows), index])
-    return out

@@ -14,8 +14,11 @@ Inputs to ``predict``: ``frequency`` (repeat purchase periods), ``recency`` and 
 time unit recorded at fit (``time_unit_``), ``monetary_value`` (mean spend of the repeat
 purchases). Outputs over ``horizon_days`` (converted to that unit): expected purchases
 (conditional expectation), ``p_alive``, ``predicted_ltv`` = purchases x Gamma-Gamma conditional
-mean spend x ``net_share_`` (undiscounted, input currency), and Monte Carlo p10/p90 (see
-:func:`ltv.models.btyd.math.ltv_quantiles`), scaled by the same share.
+mean spend x ``net_share_`` (undiscounted, input currency), and from the exact predictive
+distribution of :mod:`ltv.models.btyd.predictive` (no random draws): ``prob_purchase`` = P(at
+least one purchase in the horizon) and the spend quantiles p10/p50/p90, scaled by the same share.
+Models saved with the 0.3 Monte Carlo settings (``n_draws``, ``random_state``) load, and predict
+with the exact distribution.
 
 Net spend. Gamma-Gamma models what customers pay per purchase (refunds never create a purchase
 and are kept out of ``monetary_value``), while the labels every model is judged on are NET spend.
@@ -33,10 +36,12 @@ import pandas as pd
 
 from ltv.models.btyd import fit as bf
 from ltv.models.btyd import math as bm
-from ltv.models.base import DAYS_PER_UNIT, LTVModel, TrainingData, horizon_in_units, net_share
+from ltv.models.btyd import predictive as bp
+from ltv.models.base import (
+    DAYS_PER_UNIT, QUANTILE_LEVELS, LTVModel, ModelOutputError, TrainingData, horizon_in_units, net_share,
+)
 
 HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
-INTERVAL_LEVELS = (0.1, 0.9)
 
 
 def customer_history(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -65,17 +70,19 @@ class _BTYDGammaGamma(LTVModel):
     family: ClassVar[str] = "btyd"
     needs_patterns: ClassVar[bool] = True
 
-    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
+    #: the purchase process, a key of :data:`ltv.models.btyd.predictive.PMF_FUNCTIONS`
+    process: ClassVar[str] = ""
+    #: the Monte Carlo interval settings before 0.4 (intervals are exact since)
+    legacy_params: ClassVar[tuple[str, ...]] = ("n_draws", "random_state")
+
+    def __init__(self, max_penalizer: float = 0.1) -> None:
         """
         Args:
             max_penalizer: last rung of the penalizer ladder ``0, 1e-4, 1e-3, ...`` tried when
                 an unpenalised fit does not converge (0 disables the retries).
-            n_draws: Monte Carlo draws per row for p10/p90.
-            random_state: seed of those draws (same input -> same intervals).
         """
         self.max_penalizer = max_penalizer
-        self.n_draws = n_draws
-        self.random_state = random_state
+
 
     # -- the purchase process (subclass hooks) ------------------------------------------------
     @staticmethod
@@ -122,33 +129,56 @@ class _BTYDGammaGamma(LTVModel):
         return bool(self.purchase_fit_["converged"] and self.spend_fit_["converged"])
 
     # -- prediction ---------------------------------------------------------------------------
+    def expected(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+        """The point forecasts only: ``predicted_ltv``, ``predicted_purchases`` and ``p_alive``.
+
+        What :meth:`predict` gives in those columns, without the predictive distribution's cost
+        (``hybrid`` uses its BTYD this way). Non-finite values raise :class:`ModelOutputError`.
+        """
+        self._check_fitted()
+        t = horizon_in_units(horizon_days, self.time_unit_)
+        history = customer_history(features)
+        with np.errstate(all="ignore"):
+            out = self._expected(t, *history)
+        frame = pd.DataFrame({k: v for k, v in out.items() if k != "spend_per_purchase"}, index=features.index)
+        broken = ~np.isfinite(frame.to_numpy(dtype=float)).all(axis=1)
+        if broken.any():
+            raise ModelOutputError(f"model {self.name}: non-finite point forecasts in {int(broken.sum())} rows "
+                                   f"(first at {np.flatnonzero(broken)[:5].tolist()})")
+        return frame
+
+    def _expected(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+        purchase_params = self.purchase_params_
+        p_alive = self._p_alive(purchase_params, x, t_x, T)
+        purchases = self._expected_purchases(purchase_params, t, x, t_x, T)
+        spend_per_purchase = bm.gamma_gamma_expected_spend(self.spend_params_, x, m)
+        return {"predicted_ltv": purchases * spend_per_purchase * self.net_share_, "predicted_purchases": purchases,
+                "p_alive": p_alive}
+
     def _predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         t = horizon_in_units(horizon_days, self.time_unit_)
         x, t_x, T, m = customer_history(features)
-        purchase_params, spend_params = self.purchase_params_, self.spend_params_
         with np.errstate(all="ignore"):
             # not repaired here: NaN/inf (an overflow at extreme histories) fails LTVModel.predict loudly
-            p_alive = self._p_alive(purchase_params, x, t_x, T)
-            purchases = self._expected_purchases(purchase_params, t, x, t_x, T)
-            spend_per_purchase = bm.gamma_gamma_expected_spend(spend_params, x, m)
-            usable_spend = (x > 0) & (m > 0)
-            interval_inputs = bm.IntervalInputs(
-                p_alive=p_alive,
-                expected_purchases=purchases,
-                rate_shape=purchase_params["r"] + x,
-                spend_shape=spend_params["q"] + spend_params["p"] * np.where(usable_spend, x, 0.0),
-                spend_rate=spend_params["v"] + np.where(usable_spend, x * m, 0.0),
-                p=spend_params["p"],
-            )
-            quantiles = bm.ltv_quantiles(interval_inputs, INTERVAL_LEVELS, int(self.n_draws), int(self.random_state))
-        share = self.net_share_
+            point = self._expected(t, x, t_x, T, m)
+            # the distribution of rows whose point forecast is broken is left NaN: the check names them
+            usable = np.isfinite(point["p_alive"]) & np.isfinite(point["predicted_purchases"]) \
+                & np.isfinite(point["predicted_ltv"])
+        forecast = bp.horizon_forecast(
+            self.process, self.purchase_params_, self.spend_params_, t, x[usable], t_x[usable], T[usable],
+            m[usable], point["p_alive"][usable], QUANTILE_LEVELS,
+        )
+        quantiles = np.full((len(x), len(QUANTILE_LEVELS)), np.nan)
+        quantiles[usable] = forecast.quantiles * self.net_share_
+        prob_purchase = np.full(len(x), np.nan)
+        prob_purchase[usable] = 1.0 - forecast.prob_none
         return pd.DataFrame(
             {
-                "predicted_ltv": purchases * spend_per_purchase * share,
-                "predicted_ltv_p10": quantiles[:, 0] * share,
-                "predicted_ltv_p90": quantiles[:, 1] * share,
-                "predicted_purchases": purchases,
-                "p_alive": p_alive,
+                **point,
+                "predicted_ltv_p10": quantiles[:, 0],
+                "predicted_ltv_p50": quantiles[:, 1],
+                "predicted_ltv_p90": quantiles[:, 2],
+                "prob_purchase": prob_purchase,
             }
         )
 
@@ -185,9 +215,10 @@ class BGNBDGammaGamma(_BTYDGammaGamma):
     """BG/NBD purchases [FHL05] (params r, alpha, a, b) + Gamma-Gamma spend [N025] (p, q, v)."""
 
     name: ClassVar[str] = "bgnbd_gg"
+    process: ClassVar[str] = "bgnbd"
 
-    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
-        super().__init__(max_penalizer=max_penalizer, n_draws=n_draws, random_state=random_state)
+    def __init__(self, max_penalizer: float = 0.1) -> None:
+        super().__init__(max_penalizer=max_penalizer)
 
     _fit_purchases = staticmethod(bf.fit_bgnbd)
     _p_alive = staticmethod(bm.bgnbd_p_alive)
@@ -198,9 +229,10 @@ class ParetoNBDGammaGamma(_BTYDGammaGamma):
     """Pareto/NBD purchases [N009] (params r, alpha, s, beta) + Gamma-Gamma spend [N025] (p, q, v)."""
 
     name: ClassVar[str] = "pareto_gg"
+    process: ClassVar[str] = "pareto"
 
-    def __init__(self, max_penalizer: float = 0.1, n_draws: int = 200, random_state: int = 0) -> None:
-        super().__init__(max_penalizer=max_penalizer, n_draws=n_draws, random_state=random_state)
+    def __init__(self, max_penalizer: float = 0.1) -> None:
+        super().__init__(max_penalizer=max_penalizer)
 
     _fit_purchases = staticmethod(bf.fit_pareto_nbd)
     _p_alive = staticmethod(bm.pareto_p_alive)
