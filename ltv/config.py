@@ -105,6 +105,9 @@ class GateSettings(_Strict):
         0.01, ge=0, description="relative primary-metric difference under which a non-significant difference is a tie")
     max_abs_bias: float = Field(0.15, ge=0, description="|sum predicted / sum actual - 1| allowed in the back-test")
     max_rmse_ratio: float = Field(1.05, gt=0, description="candidate RMSE may be at most this x the baseline's")
+    max_quantile_gap: float | None = Field(
+        0.1, ge=0, le=1, description="a candidate whose p10/p50/p90 miss their level by more than this in the back-test "
+                                     "(quantile_gap, less 3 standard errors) is not eligible; null disables the rail")
     provisional: bool = Field(
         True, description="on a line's first run with no candidate passing, the most accurate model scores "
                           "provisionally (recorded as such) until a later run confirms or replaces it")

@@ -32,21 +32,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-PREDICTION_COLUMNS: tuple[str, ...] = (
-    "predicted_ltv",
-    "predicted_ltv_p10",
-    "predicted_ltv_p90",
-    "predicted_purchases",
-    "p_alive",
-    "predicted_ltv_p50",
-    "prob_purchase",
+from ltv.models.calibration import QuantileCalibration
+from ltv.models.output import (  # noqa: F401  (re-exported: the contract's names have always been here)
+    OPTIONAL_COLUMNS, OUTPUT_TOLERANCE, PREDICTION_COLUMNS, QUANTILE_LEVELS, ModelOutputError, check_predictions,
 )
-#: columns a model may leave null for every row: it has no such notion (``p_alive`` for models
-#: without a dropout process) or was saved before the column existed (``predicted_ltv_p50`` and
-#: ``prob_purchase``, added in 0.4)
-OPTIONAL_COLUMNS: tuple[str, ...] = ("p_alive", "predicted_ltv_p50", "prob_purchase")
-#: the spend quantiles every model gives, in order (``predicted_ltv_p<100 level>``)
-QUANTILE_LEVELS: tuple[float, ...] = (0.1, 0.5, 0.9)
+
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
 DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
@@ -123,60 +113,6 @@ def net_share(refunds: pd.DataFrame | None, what: str = "") -> float:
     return share
 
 
-class ModelOutputError(ValueError):
-    """A model's predictions break the contract (NaN/inf, negative purchases, ...): nothing is repaired."""
-
-
-#: rounding slack allowed on probabilities and on the p10 <= p90 order
-OUTPUT_TOLERANCE = 1e-9
-
-
-def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
-    """``out`` (:data:`PREDICTION_COLUMNS`) as float64 columns, or :class:`ModelOutputError`.
-
-    Every problem found is named with its row count and the first offending row positions, so a
-    broken model fails scoring and the back-test loudly instead of publishing zeros. A column of
-    :data:`OPTIONAL_COLUMNS` may be null for every row (the model does not give it), never for
-    some rows only.
-    """
-    problems: list[str] = []
-
-    def note(mask: np.ndarray, what: str) -> None:
-        count = int(np.count_nonzero(mask))
-        if count:
-            rows = np.flatnonzero(mask)[:5].tolist()
-            problems.append(f"{what} in {count} of {len(mask)} rows (first at {rows})")
-
-    checked = pd.DataFrame(index=out.index)
-    absent = {col for col in OPTIONAL_COLUMNS if out[col].isna().all()}
-    for col in PREDICTION_COLUMNS:
-        if col in absent:
-            checked[col] = np.full(len(out), np.nan)
-            continue
-        try:
-            values = out[col].to_numpy(dtype=float, na_value=np.nan)
-        except (TypeError, ValueError) as exc:
-            raise ModelOutputError(f"{model}: {col} is not numeric ({exc})") from exc
-        note(~np.isfinite(values), f"{col} is NaN or inf")
-        checked[col] = values
-    purchases = checked["predicted_purchases"].to_numpy()
-    note(purchases < 0, "predicted_purchases < 0")
-    for col in ("p_alive", "prob_purchase"):
-        if col not in absent:
-            values = checked[col].to_numpy()
-            note((values < -OUTPUT_TOLERANCE) | (values > 1 + OUTPUT_TOLERANCE), f"{col} outside [0, 1]")
-            checked[col] = np.clip(values, 0.0, 1.0)  # rounding slack only: beyond it raised above
-    quantiles = [c for c in ("predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90") if c not in absent]
-    for lower_col, upper_col in zip(quantiles, quantiles[1:]):
-        lower, upper = checked[lower_col].to_numpy(), checked[upper_col].to_numpy()
-        note(lower > upper + OUTPUT_TOLERANCE * np.maximum(1.0, np.abs(upper)), f"{lower_col} > {upper_col}")
-    if problems:
-        raise ModelOutputError(f"model {model} broke the prediction contract: " + "; ".join(problems))
-    for col in absent:
-        checked[col] = None
-    return checked
-
-
 class LTVModel(ABC):
     """Base class: subclasses set ``name`` and implement ``fit``, ``predict``, state (de)serialisation."""
 
@@ -191,6 +127,9 @@ class LTVModel(ABC):
     default_candidate: ClassVar[bool] = True
     #: hyperparameters older releases had and saved, ignored when given (see :meth:`from_params`)
     legacy_params: ClassVar[tuple[str, ...]] = ()
+    #: whether training calibrates its quantiles on its back-test windows (conformal, see
+    #: :mod:`ltv.models.calibration`): models whose quantiles carry no guarantee of their own
+    calibrates_quantiles: ClassVar[bool] = False
 
     # -- hyperparameters (scikit-learn style) ---------------------------------------
     @classmethod
@@ -264,10 +203,18 @@ class LTVModel(ABC):
         if missing:
             raise ModelOutputError(f"{self.name} returned no {missing}")
         out = out[list(PREDICTION_COLUMNS)].copy()
+        calibration = getattr(self, "quantile_calibration_", None)
+        if calibration is not None:
+            out = calibration.apply(out)
         out.index = features.index
         if len(out) != len(features):
             raise ModelOutputError(f"{self.name} returned {len(out)} rows for {len(features)} customers")
         return check_predictions(out, self.name)
+
+    def set_quantile_calibration(self, calibration: QuantileCalibration | None) -> LTVModel:
+        """Calibrate the quantiles :meth:`predict` gives (saved with the model); None removes it."""
+        self.quantile_calibration_ = calibration
+        return self
 
     def _check_fitted(self) -> None:
         if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
@@ -294,6 +241,9 @@ class LTVModel(ABC):
             "state": self._get_state(directory),
             "metadata": metadata or {},
         }
+        calibration = getattr(self, "quantile_calibration_", None)
+        if calibration is not None:
+            document["quantile_calibration"] = calibration.as_dict()
         path = directory / MODEL_FILE
         path.write_text(json.dumps(document, indent=2, sort_keys=True, default=json_default))
         return path
@@ -324,6 +274,8 @@ class LTVModel(ABC):
         """A fitted ``cls`` from a ``model.json`` document (hyperparameters + state) and its directory."""
         model = cls.from_params(document["params"])
         model._set_state(document["state"], Path(directory))
+        if document.get("quantile_calibration"):  # since 0.4
+            model.quantile_calibration_ = QuantileCalibration.from_dict(document["quantile_calibration"])
         return model
 
 

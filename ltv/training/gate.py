@@ -7,8 +7,10 @@ among them. The paired bootstrap over customers (:mod:`ltv.evaluation.bootstrap`
 comparison an interval at ``confidence``. The rules, in order:
 
 1. **Guard rails** judge systematic error, not noise: a model fails the bias rail only when its
-   whole bias interval is outside ``±max_abs_bias``, and the RMSE rail only when the lower bound
-   of its RMSE / baseline RMSE is above ``max_rmse_ratio``.
+   whole bias interval is outside ``±max_abs_bias``, the RMSE rail only when the lower bound
+   of its RMSE / baseline RMSE is above ``max_rmse_ratio``, and the calibration rail when its
+   quantiles miss their level (``quantile_gap``, :mod:`ltv.evaluation.quantiles`) by more than
+   ``max_quantile_gap`` beyond three standard errors of a share (the baseline is exempt).
 2. **Winner**: the eligible candidate best on ``primary_metric``; candidates in a near-tie with it
    (difference interval spanning 0 and within ``tie_tolerance``) are decided by ``secondary_metric``.
 3. **Beat the baseline**: the lower bound of the winner's improvement over the baseline must be
@@ -99,7 +101,8 @@ class _Evidence:
         return found
 
 
-def _rail_failure(name: str, evidence: _Evidence, has_baseline: bool, settings: GateSettings) -> str | None:
+def _rail_failure(name: str, evidence: _Evidence, has_baseline: bool, settings: GateSettings,
+                  quantile_gap: tuple[float, int] | None = None) -> str | None:
     primary = evidence.point(settings.primary_metric, name)
     if not math.isfinite(primary):
         return f"{settings.primary_metric} is undefined on the back-test"
@@ -112,6 +115,13 @@ def _rail_failure(name: str, evidence: _Evidence, has_baseline: bool, settings: 
         if ratio.low > settings.max_rmse_ratio:
             return (f"RMSE {ratio.estimate:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] x the baseline's, "
                     f"above {settings.max_rmse_ratio:.2f}")
+    limit = settings.max_quantile_gap
+    if limit is not None and quantile_gap is not None and name != BASELINE:
+        gap, rows = quantile_gap
+        slack = 3.0 * math.sqrt(0.25 / max(rows, 1))  # three standard errors of a share, at its largest
+        if math.isfinite(gap) and gap - slack > limit:
+            return (f"its quantiles miss their level by {gap:.3f} (quantile_gap; allowed {limit:.2f} "
+                    f"+ {slack:.3f} sampling slack)")
     return None
 
 
@@ -161,6 +171,7 @@ def decide(
     settings: GateSettings,
     champion: str | None = None,
     failed: Mapping[str, str] | None = None,
+    quantile_gaps: Mapping[str, tuple[float, int]] | None = None,
 ) -> GateDecision:
     """Decide promotion for one line from its back-test ``sample`` (see the module docstring).
 
@@ -169,6 +180,8 @@ def decide(
         settings: the line's gate settings.
         champion: the current champion's model name (None on the line's first run).
         failed: models that could not be fitted or evaluated, with the error.
+        quantile_gaps: per model, its back-test ``quantile_gap`` and row count (the calibration
+            rail; the baseline is exempt: it is the reference, not a candidate).
     """
     key = settings.primary_metric
     rejected = {name: f"failed: {error}" for name, error in (failed or {}).items()}
@@ -178,7 +191,7 @@ def decide(
     models = sorted(sample.predicted)
     has_baseline = BASELINE in sample.predicted
     for name in models:
-        failure = _rail_failure(name, evidence, has_baseline, settings)
+        failure = _rail_failure(name, evidence, has_baseline, settings, (quantile_gaps or {}).get(name))
         if failure:
             rejected[name] = failure
     eligible = [n for n in models if n not in rejected and n != BASELINE]

@@ -14,6 +14,7 @@ For ``--as-of D --horizon-days H`` (see :mod:`ltv.training.data` for the time la
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import tempfile
@@ -30,6 +31,7 @@ from ltv.errors import ConfigError, LTVError
 from ltv.features.pipeline import StoredSnapshots, line_feature_settings
 from ltv.lake.io import Lake
 from ltv.models.base import LTVModel
+from ltv.models.calibration import QuantileCalibration, cross_calibrated, fit_calibration
 from ltv.models.registry import create_model, get_model_class
 from ltv.training import consolidated as consolidation
 from ltv.training.backtest import (
@@ -175,9 +177,17 @@ def train_line(
         per_model: dict[str, list[pd.DataFrame]] = {}
         by_window: dict[str, list[dict[str, float]]] = {}
         errors: dict[str, str] = {champion_entry: unit_change} if unit_change else {}
+        calibrations: dict[str, QuantileCalibration | None] = {}
         for name in names:
             try:
-                frames = [predict_window(fitted(name, w.fit_cutoff), w.rows, horizon) for w in windows]
+                frames, calibrates = [], False
+                for w in windows:
+                    model = fitted(name, w.fit_cutoff)
+                    calibrates = model.calibrates_quantiles
+                    frames.append(predict_window(model, w.rows, horizon))
+                if calibrates:  # conformal, on the back-test; judged with each window calibrated on the others
+                    calibrations[name] = fit_calibration(frames)
+                    frames = cross_calibrated(frames)
                 by_window[name] = [window_metrics(f) for f in frames]
             except Exception as exc:  # one broken candidate must not sink the others: it is rejected, with why
                 log.warning("%s: candidate %s failed: %s", line, name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -196,7 +206,7 @@ def train_line(
         # a champion that cannot be compared on today's features cannot score them either: the
         # line is decided as on a first run (promotion by evidence, else a provisional champion)
         decision = decide(bootstrap_sample(per_model, windows), settings.gate, None if unit_change else champion_entry,
-                          errors)
+                          errors, {name: (values["quantile_gap"], int(values["n"])) for name, values in metrics.items()})
         if unit_change:
             decision.reason += f" (the champion v{champion.version}, {champion.model_name}, was not compared: {unit_change})"
         decision.evidence["windows"] = [w.as_dict() for w in windows]
@@ -235,6 +245,11 @@ def train_line(
             if decision.promote and decision.winner:
                 say(f"{line}: refitting {decision.winner} as of {as_of} for scoring")
                 winner = fitted(decision.winner, as_of)
+                if calibrations.get(decision.winner) is not None:
+                    if base_model(decision.winner) is not None:
+                        winner = copy.deepcopy(winner)  # shared across lines: this line's calibration on its own copy
+                    winner.set_quantile_calibration(calibrations[decision.winner])
+                    lineage["quantile_calibration"] = calibrations[decision.winner].as_dict()
                 if base_model(decision.winner) is not None:
                     lineage["consolidated"] = consolidated.lineage(as_of)
                     lineage["example_cutoffs"] = lineage["consolidated"]["example_cutoffs"]

@@ -216,3 +216,19 @@ def test_a_champion_trained_in_another_time_unit_is_not_compared_and_the_line_is
     # decided as a first run: promotion by evidence, else a provisional champion (it can score; the old one cannot)
     assert decide(_sample(baseline=True, good=True), SETTINGS, None, {"bgnbd_gg": why}).action == "promote"
     assert decide(_sample(baseline=True, flat=True), SETTINGS, None, {"bgnbd_gg": why}).action == "provisional"
+
+
+def test_calibration_rail_rejects_quantiles_that_miss_their_level():
+    """A candidate whose quantiles miss their level by more than max_quantile_gap (beyond sampling
+    slack) is not eligible; the baseline is exempt; null disables the rail."""
+    sample = _sample(baseline=True, good=True, close=True)
+    n = N * WINDOWS
+    gaps = {"baseline": (0.4, n), "good": (0.25, n), "close": (0.02, n)}
+    decision = decide(sample, SETTINGS, None, None, gaps)
+    assert "quantile_gap" in decision.rejected["good"] and "baseline" not in decision.rejected
+    assert (decision.winner, decision.action) == ("close", "promote")
+    assert "good" not in decide(sample, SETTINGS, None, None, {"good": (0.02, n)}).rejected
+    # within the sampling slack of a small back-test (3 standard errors of a share of 100 rows: 0.15)
+    assert "good" not in decide(sample, SETTINGS, None, None, {"good": (0.2, 100)}).rejected
+    off = decide(sample, GateSettings(n_bootstrap=300, max_quantile_gap=None), None, None, gaps)
+    assert "good" not in off.rejected

@@ -82,6 +82,7 @@ class _BoostedLTV(LTVModel):
 
     family: ClassVar[str] = "ml"
     needs_examples: ClassVar[bool] = True
+    calibrates_quantiles: ClassVar[bool] = True
 
     def __init__(
         self,
