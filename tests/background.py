@@ -34,8 +34,10 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What a finished job left: the :class:`subprocess.CompletedProcess`, or why it did not run."""
+    """What a finished job left: the :class:`subprocess.CompletedProcess`, or why it did not run;
+    ``workdir`` is the folder the job was prepared in, ``cwd`` where its child ran."""
 
+    workdir: Path | None = None
     cwd: Path | None = None
     completed: subprocess.CompletedProcess | None = None
     skipped: str | None = None
@@ -84,6 +86,7 @@ def _run_all(names: list[str]) -> None:
                 continue
             workdir = _root[0] / name
             workdir.mkdir()
+            outcome.workdir = workdir
             prepared = _PREPARE[name](workdir)
             if isinstance(prepared, str):
                 outcome.skipped = prepared

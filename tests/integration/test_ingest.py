@@ -18,6 +18,7 @@ from ltv.errors import InputRejected
 from ltv.ingest.pipeline import ingest_customers, ingest_transactions
 from ltv.runtime import cds, faults
 from ltv.runtime.jars import spark_jars
+from tests import background
 
 INGESTED_AT = datetime(2025, 1, 1, 12, 0, 0)
 
@@ -258,20 +259,24 @@ def test_kill_during_write_leaves_table_at_previous_version(lake, tmp_path):
     assert lake.read("transactions").count() == count_before + 2000
 
 
-@pytest.mark.slow
-def test_spark_submit_runs_the_ingest_job(repo_root, tmp_path):
-    source = write(tmp_path, "good.csv", GOOD)
-    lake_dir = tmp_path / "lake"
+@background.job("spark_submit_ingest")
+def _spark_submit_job(workdir: Path) -> background.Job:
+    """``./spark-submit.sh jobs/ingest_transactions.py`` on a small CSV, each JVM logging where its classes came from."""
+    source = write(workdir, "good.csv", GOOD)
     env = _subprocess_env()
-    # each JVM (spark-submit's launcher, then the driver) logs where its classes came from
-    logs = tmp_path / "jvm"
+    logs = workdir / "jvm"
     logs.mkdir()
     env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} -Xlog:class+load=info:file={logs}/classes-%p.log"
-    proc = subprocess.run(
-        ["./spark-submit.sh", "jobs/ingest_transactions.py", "--master", "local[2]",
-         str(source), "--lake", str(lake_dir), "--json", "-q"],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=400,
-    )
+    argv = ["./spark-submit.sh", "jobs/ingest_transactions.py", "--master", "local[2]", str(source),
+            "--lake", str(workdir / "lake"), "--json", "-q"]
+    return background.Job(argv, cwd=Path(__file__).resolve().parents[2], env=env, timeout=400)
+
+
+@pytest.mark.slow
+@pytest.mark.background("spark_submit_ingest")
+def test_spark_submit_runs_the_ingest_job():
+    outcome = background.result("spark_submit_ingest")
+    proc, lake_dir, logs = outcome.completed, outcome.workdir / "lake", outcome.workdir / "jvm"
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert counts["rows_read"] == 4 and counts["accepted_new"] == 4
