@@ -1,29 +1,26 @@
 """The analyst notebooks run top to bottom on a small lake built with the CLI and produce their artefacts.
 
-One lake (``ltv simulate`` -> ingest transactions and customers -> features at two dates -> train ->
-score at both dates -> materialize, all through ``ltv.cli.main``), then each notebook in
-``notebooks/`` is executed by nbclient in its own ``python3`` kernel (this interpreter:
-jupyter_client maps the spec's ``python`` to ``sys.executable``) with ``LTV_LAKE`` and
-``LTV_NOTEBOOK_OUT`` set. Both happen in one child process started when collection ends, beside
-the other tests (a background job, ``tests/background.py``); it saves the executed notebooks. The
-checks are on what the notebooks produce: PNG files that are real images, image outputs in the
-executed cells, and data extracts that agree with the lake, the MLflow registry and the Feast
-online store as read here independently.
+One lake per module (``ltv simulate`` -> ingest transactions and customers -> features at two dates ->
+train -> score at both dates -> materialize, all through ``ltv.cli.main`` on the session's Spark), then
+each notebook in ``notebooks/`` is executed by nbclient in its own ``python3`` kernel (this
+interpreter: jupyter_client maps the spec's ``python`` to ``sys.executable``) with ``LTV_LAKE`` and
+``LTV_NOTEBOOK_OUT`` set. The checks are on what the notebooks produce: PNG files that are real
+images, image outputs in the executed cells, and data extracts that agree with the lake, the MLflow
+registry and the Feast online store as read here independently.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from tests import background
 from tests.conftest import ROOT, SHORT_JVM_OPTIONS
 
 pytestmark = pytest.mark.slow
@@ -43,78 +40,54 @@ def _files(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
 
 
-NOTEBOOK_CHILD = """
-import json, os, sys, time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+@pytest.fixture(scope="module")
+def small_lake(spark, tmp_path_factory):
+    """The lake the notebooks read, built by the ``ltv`` commands (see ``SmallLake.cli_steps``)."""
+    from ltv.notebook import build_small_lake
 
-repo, base, figures = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
-sys.path.insert(0, repo)
-import nbformat
-from nbclient import NotebookClient
-from pyspark.sql import SparkSession
-from ltv.notebook import build_small_lake
-from tests.integration.test_notebooks import NOTEBOOK_DIR, CELL_TIMEOUT_S, _files, kernel_env
+    started = time.perf_counter()
+    lake = build_small_lake(tmp_path_factory.mktemp("notebooks") / "lake")
+    log.warning("small lake built by the CLI in %.0f s", time.perf_counter() - started)
+    return lake
 
-started = time.perf_counter()
-lake = build_small_lake(base / "lake")
-SparkSession.getActiveSession().stop()  # the kernels start their own
-built = time.perf_counter() - started
-cwd = base / "cwd"
-cwd.mkdir()
-before = _files(lake.root)
 
-def execute(name):
+def _execute(name: str, cwd: Path, env: dict[str, str]):
+    import nbformat
+    from nbclient import NotebookClient
+
     notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
-    t0 = time.perf_counter()
-    client.execute(env=kernel_env(lake.root, base / "out" / name))
-    nbformat.write(notebook, base / f"{name}.executed.ipynb")
-    return time.perf_counter() - t0
-
-with ThreadPoolExecutor(max_workers=len(figures)) as pool:  # two of them wait on their own Spark JVM
-    seconds = dict(zip(figures, pool.map(execute, figures)))
-print(json.dumps({"root": str(lake.root), "business_lines": list(lake.business_lines), "customers": lake.customers,
-                  "feature_dates": [d.isoformat() for d in lake.feature_dates], "built_s": built, "seconds": seconds,
-                  "lake_before": before, "lake_after": _files(lake.root)}))
-"""
-
-
-def kernel_env(lake: Path, out: Path) -> dict[str, str]:
-    """A notebook kernel's environment: the lake and output folder, short-lived-JVM options."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYSPARK_GATEWAY_PORT")}
-    env.update({"LTV_LAKE": str(lake), "LTV_NOTEBOOK_OUT": str(out)})
-    # the kernels' JVMs live for a minute: the C1 JIT and serial GC cut their CPU by about a third
-    env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} {SHORT_JVM_OPTIONS}".strip()
-    return env
-
-
-@background.job("notebooks")
-def _notebooks_job(workdir: Path) -> background.Job:
-    """Build the small lake and execute every notebook in one child process."""
-    return background.Job([sys.executable, "-c", NOTEBOOK_CHILD, str(ROOT), str(workdir), json.dumps(sorted(FIGURES))],
-                          cwd=workdir, timeout=1500)
+    client = NotebookClient(
+        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+    )
+    started = time.perf_counter()
+    client.execute(env=env)
+    return notebook, time.perf_counter() - started
 
 
 @pytest.fixture(scope="module")
-def executed():
-    """Every notebook executed once on the small lake (by the background job)."""
-    import nbformat
-
-    outcome = background.result("notebooks")
-    done = outcome.completed
-    assert done.returncode == 0, f"building the small lake or running the notebooks failed:\n{done.stderr[-6000:]}"
-    facts = json.loads(done.stdout.strip().splitlines()[-1])
-    log.warning("small lake built in %.0f s; notebooks executed (%s)", facts["built_s"],
-                ", ".join(f"{name} {seconds:.0f} s" for name, seconds in facts["seconds"].items()))
-    lake = SimpleNamespace(root=Path(facts["root"]), business_lines=tuple(facts["business_lines"]),
-                           customers=int(facts["customers"]),
-                           feature_dates=tuple(dt.date.fromisoformat(d) for d in facts["feature_dates"]))
+def executed(small_lake, tmp_path_factory):
+    """Every notebook executed once (concurrently: two of them wait on their own Spark JVM)."""
+    base = tmp_path_factory.mktemp("notebook-runs")
+    cwd = base / "cwd"
+    cwd.mkdir()
+    lake_before = _files(small_lake.root)
+    outs = {name: base / "out" / name for name in FIGURES}
+    envs = {}
+    for name, out in outs.items():
+        env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYSPARK_GATEWAY_PORT")}
+        env.update({"LTV_LAKE": str(small_lake.root), "LTV_NOTEBOOK_OUT": str(out)})
+        # the kernels' JVMs live for a minute: the C1 JIT and serial GC cut their CPU by about a third
+        env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} {SHORT_JVM_OPTIONS}".strip()
+        envs[name] = env
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(FIGURES)) as pool:
+        futures = {name: pool.submit(_execute, name, cwd, envs[name]) for name in FIGURES}
+        runs = {name: future.result() for name, future in futures.items()}
+    log.warning("notebooks executed in %.0f s (%s)", time.perf_counter() - started,
+                ", ".join(f"{name} {seconds:.0f} s" for name, (_, seconds) in runs.items()))
     return {
-        "lake": lake, "cwd": outcome.cwd / "cwd", "lake_before": facts["lake_before"], "lake_after": facts["lake_after"],
-        "notebooks": {name: nbformat.read(outcome.cwd / f"{name}.executed.ipynb", as_version=4) for name in FIGURES},
-        "outs": {name: outcome.cwd / "out" / name for name in FIGURES},
+        "lake": small_lake, "cwd": cwd, "lake_before": lake_before, "lake_after": _files(small_lake.root),
+        "notebooks": {name: notebook for name, (notebook, _) in runs.items()}, "outs": outs,
     }
 
 
@@ -140,7 +113,6 @@ def test_notebook_is_stored_without_outputs_and_with_clean_metadata(name):
 
 
 # -- figures ---------------------------------------------------------------------------------------------
-@pytest.mark.background("notebooks")
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_notebook_saves_and_displays_its_figures(executed, name):
     import matplotlib.image
@@ -158,7 +130,6 @@ def test_notebook_saves_and_displays_its_figures(executed, name):
 
 
 # -- data ------------------------------------------------------------------------------------------------
-@pytest.mark.background("notebooks")
 def test_explore_summary_matches_the_feature_table(executed, spark):
     from pyspark.sql import functions as F
 
@@ -178,7 +149,6 @@ def test_explore_summary_matches_the_feature_table(executed, spark):
         assert summary.loc[line, "mean_frequency"] == pytest.approx(expected.loc[line, "f"])
 
 
-@pytest.mark.background("notebooks")
 def test_comparison_table_has_every_candidate_the_registry_has(executed):
     from ltv.training.registry import ModelRegistry
 
@@ -199,7 +169,6 @@ def test_comparison_table_has_every_candidate_the_registry_has(executed):
             assert rows.loc[champion.model_name, "champion"]
 
 
-@pytest.mark.background("notebooks")
 def test_scores_increment_campaign_and_online_lookup(executed, spark):
     from pyspark.sql import functions as F
 
@@ -233,7 +202,6 @@ def test_scores_increment_campaign_and_online_lookup(executed, spark):
     assert check["online"]["scores_as_of"] == newest
 
 
-@pytest.mark.background("notebooks")
 def test_notebooks_write_only_to_their_output_folder(executed):
     assert executed["lake_after"] == executed["lake_before"], "a notebook changed the lake"
     assert list(executed["cwd"].iterdir()) == [], "a notebook wrote into its working directory"
