@@ -22,8 +22,9 @@ Tools, each in its own fresh Python process (``--worker``), all on the same snap
   ``GammaGammaFitter.conditional_expected_average_profit``, with the parameters of ltv's fitted
   model (so the same predictions are expected); reading the Parquet is ``load_s``.
 
-ltv's BTYD ``predict`` does more than lifetimes' two calls: it also computes ``p_alive`` and a
-Monte Carlo 80% interval per customer (200 draws). ``agree`` compares ``predicted_ltv`` on 1,000
+ltv's BTYD ``predict`` does more than lifetimes' two calls: it also computes ``p_alive``,
+``prob_purchase`` and the exact p10/p50/p90 of each customer's predictive spend distribution
+(:mod:`ltv.models.btyd.predictive`; before 0.4, a Monte Carlo interval of 200 draws). ``agree`` compares ``predicted_ltv`` on 1,000
 sampled customers with ltv's Spark output (max relative difference).
 
     .venv/bin/python bench/bench_scoring.py [--customers 1000000] [--models baseline,bgnbd_gg,...]

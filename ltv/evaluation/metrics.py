@@ -56,6 +56,9 @@ METRIC_GOALS: Mapping[str, str | float] = {
     "calibration_mape": "min",
     "bias": 0.0,
     "coverage_80": 0.8,
+    # the quantiles' (ltv.evaluation.quantiles): a proper score and the largest miss of a level
+    "pinball": "min",
+    "quantile_gap": "min",
 }
 
 N_DECILES = 10

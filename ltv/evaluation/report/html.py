@@ -27,9 +27,15 @@ _METRIC_LABELS = {
     "n": "Customers",
     "actual_total": "Actual total",
     "predicted_total": "Predicted total",
+    "pinball": "Pinball (p10/p50/p90)",
+    "quantile_gap": "Quantile gap",
+    "width_80": "Mean p90 - p10",
+    "buyer_coverage_80": "80% coverage, buyers",
+    "buyer_coverage_80_implied": "... implied by the model",
 }
-_MONEY = {"mae", "rmse", "actual_total", "predicted_total"}
-_PERCENT = {"top_decile_capture", "calibration_mape", "bias", "coverage_80"}
+_MONEY = {"mae", "rmse", "actual_total", "predicted_total", "pinball", "width_80"}
+_PERCENT = {"top_decile_capture", "calibration_mape", "bias", "coverage_80", "buyer_coverage_80",
+            "buyer_coverage_80_implied"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}

@@ -140,7 +140,7 @@ class _BTYDGammaGamma(LTVModel):
         history = customer_history(features)
         with np.errstate(all="ignore"):
             out = self._expected(t, *history)
-        frame = pd.DataFrame({k: v for k, v in out.items() if k != "spend_per_purchase"}, index=features.index)
+        frame = pd.DataFrame(out, index=features.index)
         broken = ~np.isfinite(frame.to_numpy(dtype=float)).all(axis=1)
         if broken.any():
             raise ModelOutputError(f"model {self.name}: non-finite point forecasts in {int(broken.sum())} rows "

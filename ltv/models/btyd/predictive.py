@@ -89,38 +89,43 @@ def horizon_forecast(
 ) -> HorizonForecast:
     """:class:`HorizonForecast` per row; ``process`` is ``"bgnbd"`` or ``"pareto"``.
 
-    Each customer's numbers depend on its own history only: identical histories are computed
-    once, and customers are grouped by how many purchase counts their distribution needs (a
-    width fixed by the customer, see :func:`purchase_count_limit`), so batching, partitioning and
-    row order change nothing.
+    Each customer's numbers depend on its own history only. The spend rate's posterior scale
+    ``B = v + x m`` only rescales spend (``S / B`` does not depend on it), so the distribution is
+    computed once per distinct purchase history (``x``, ``t_x``, ``T`` and whether the spend
+    history is usable) in units of ``B`` and scaled per customer; histories are grouped by how many
+    purchase counts their distribution needs (a width the history fixes, see
+    :func:`purchase_count_limit`). Batching, partitioning and row order change nothing.
     """
     pmf_of = PMF_FUNCTIONS[process]
     rows = len(x)
     out = HorizonForecast(np.zeros(rows), np.zeros(rows), np.zeros(rows), np.zeros(rows), np.zeros((rows, len(levels))))
     if not rows:
         return out
-    keys, first, inverse = np.unique(np.stack([x, t_x, T, m], axis=1), axis=0, return_index=True, return_inverse=True)
+    spend = spend_posterior(spend_params, x, m)
+    usable = ((x > 0) & (m > 0)).astype(float)
+    _, first, inverse = np.unique(np.stack([x, t_x, T, usable], axis=1), axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    ux, utx, uT, um, ualive = x[first], t_x[first], T[first], m[first], p_alive[first]
+    ux, utx, uT, ualive, ushape = x[first], t_x[first], T[first], p_alive[first], spend.shape[first]
     k, theta = alive_posterior(ux, uT, purchase_params["r"], purchase_params["alpha"], t)
     width = _width(purchase_count_limit(k, theta))
-    unique = HorizonForecast(*(np.zeros(len(first)) for _ in range(4)), np.zeros((len(first), len(levels))))
+    # per distinct history, spend in units of B (a posterior of rate 1)
+    unit = HorizonForecast(*(np.zeros(len(first)) for _ in range(4)), np.zeros((len(first), len(levels))))
     for w in np.unique(width):
         members = np.flatnonzero(width == w)
         per_block = max(1, _BLOCK_CELLS // ((int(w) + 1) * _CELLS_PER_COUNT[process]))
         for start in range(0, len(members), per_block):
             b = members[start:start + per_block]
             dist = pmf_of(purchase_params, t, ux[b], utx[b], uT[b], ualive[b], n_max=int(w))
-            spend = spend_posterior(spend_params, ux[b], um[b])
-            unique.prob_none[b] = dist.prob_none
-            unique.expected_purchases[b] = dist.mean
-            unique.spend_mean[b] = spend_mean(dist, spend)
-            unique.spend_variance[b] = spend_variance(dist, spend)
-            unique.quantiles[b] = spend_quantiles(dist, spend, levels)
-    del keys
+            unit_spend = SpendPosterior(shape=ushape[b], rate=np.ones(len(b)), p=spend.p)
+            unit.prob_none[b] = dist.prob_none
+            unit.expected_purchases[b] = dist.mean
+            unit.spend_mean[b] = spend_mean(dist, unit_spend)
+            unit.spend_variance[b] = spend_variance(dist, unit_spend)
+            unit.quantiles[b] = spend_quantiles(dist, unit_spend, levels)
+    scale = spend.rate
     return HorizonForecast(
-        unique.prob_none[inverse], unique.expected_purchases[inverse], unique.spend_mean[inverse],
-        unique.spend_variance[inverse], unique.quantiles[inverse],
+        unit.prob_none[inverse], unit.expected_purchases[inverse], unit.spend_mean[inverse] * scale,
+        unit.spend_variance[inverse] * scale**2, unit.quantiles[inverse] * scale[:, None],
     )
 
 

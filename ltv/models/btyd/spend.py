@@ -18,10 +18,12 @@ from ltv.models.btyd.purchases import PurchaseDistribution
 QUANTILE_RTOL = 1e-10
 _MAX_NEWTON = 60
 #: purchase counts less likely than this are left out of the spend CDF sums
-PAIR_MASS = 1e-13
+PAIR_MASS = 1e-12
 _LOGIT_LIMIT = 700.0
 #: a point whose CDF is this close to the level is the quantile (the step from it would move z by ~1e-13)
 _LEVEL_ATOL = 1e-14
+#: a Newton step this small (in logit z) is the last: Newton's error after it is of its square's order
+_NEWTON_LAST_STEP = 1e-6
 
 
 # -- spend -------------------------------------------------------------------------------------
@@ -185,7 +187,8 @@ def _solve_level(mixture: _Mixture, pmf: np.ndarray, spend: SpendPosterior, rows
         ell[active] = new
         # done when the step moves z by less than the tolerance, relative to z, or at an exact root
         z_new, z_old = expit(new), expit(e)
-        done = (np.abs(z_new - z_old) <= QUANTILE_RTOL * z_new) | ((a_hi - a_lo) <= QUANTILE_RTOL) | hit
+        done = (np.abs(z_new - z_old) <= QUANTILE_RTOL * z_new) | ((a_hi - a_lo) <= QUANTILE_RTOL) | hit \
+            | (inside & (np.abs(newton - e) <= _NEWTON_LAST_STEP))
         ell[active] = np.where(hit, e, new)
         active = active[~done]
     if active.size:
