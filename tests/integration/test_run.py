@@ -196,14 +196,14 @@ def test_local_cluster_gives_the_same_scores_as_local(first_run):
     numeric = ["frequency", "recency", "T", "monetary_value", "net_spend_total", "spend_trend_90d"]
     pd.testing.assert_frame_equal(_frame(remote, "customer_features", numeric),
                                   _frame(lake, "customer_features", numeric), check_exact=False, rtol=1e-12)
-    # trained on the executors: the same champion, up to the fit's tolerance (its inputs may differ in the
-    # last bits: sums over other partitions)
+    # trained on the executors: the same champion, close but not bit-equal. The features agree to 1e-12,
+    # but a mean spend that lands on a half cent in one layout and a hair off it in the other rounds to
+    # another cent in Gamma-Gamma's condensed patterns (measured: spend parameters 2e-4 apart)
     here, _ = ModelRegistry(lake.root).load_champion(LINE)
     there, info = ModelRegistry(other).load_champion(LINE)
     assert (there.name, info.version) == (here.name, ModelRegistry(lake.root).champion(LINE).version)
-    for fitted in ("purchase_params_", "spend_params_"):
-        got, want = getattr(there, fitted), getattr(here, fitted)
-        assert got == pytest.approx(want, rel=1e-4), (fitted, got, want)
+    assert there.purchase_params_ == pytest.approx(here.purchase_params_, rel=1e-6)
+    assert there.spend_params_ == pytest.approx(here.spend_params_, rel=2e-3)
     # scored on the executors = that champion's predictions made here, on the same features
     scores = _frame(remote, CUSTOMER_LTV.name, ["as_of", "model_name", "model_version", *SCORE_COLUMNS])
     features = (remote.read("customer_features").where(F.col("business_line") == LINE).toPandas()

@@ -260,3 +260,32 @@ def test_score_uses_the_model_trained_as_of_the_date_or_earlier_never_a_later_on
     assert registry.champion_for("late", AS_OF - dt.timedelta(days=61)) is None
     scored = score_line(spark, lake, trained_shop.config, "late", AS_OF, HORIZON)
     assert scored.model_version == "3" and scored.rows == trained_shop.features.rows["shop"]
+
+
+def test_rescoring_with_other_batches_and_partitions_gives_identical_distributions(spark, trained_shop):
+    """The champion (bgnbd_gg: exact predictive distributions, no random draws) scored in one Arrow
+    batch per partition and in batches of 37 rows over 5 partitions: every column, p10/p50/p90 and
+    prob_purchase included, equal to 1e-9 for every customer."""
+    from pyspark.sql import functions as F
+
+    from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
+    from ltv.models.base import PREDICTION_COLUMNS
+    from ltv.scoring.predict import predict_spark
+
+    model, _ = ModelRegistry(trained_shop.lake.root).load_champion("shop")
+    features = trained_shop.lake.read(FEATURES_TABLE).where(
+        (F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+    def scores(batch: int, partitions: int) -> pd.DataFrame:
+        spark.conf.set(key, str(batch))
+        try:
+            frame = predict_spark(model, features.repartition(partitions), HORIZON, keep=("customer_id",)).toPandas()
+        finally:
+            spark.conf.unset(key)
+        return frame.sort_values("customer_id").reset_index(drop=True)
+
+    whole, pieces = scores(100_000, 1), scores(37, 5)
+    assert len(whole) == trained_shop.features.rows["shop"] and whole["predicted_ltv_p50"].notna().all()
+    pd.testing.assert_frame_equal(whole[["customer_id", *PREDICTION_COLUMNS]], pieces[["customer_id", *PREDICTION_COLUMNS]],
+                                  check_exact=False, rtol=1e-9, atol=1e-12)
