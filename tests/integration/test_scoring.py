@@ -61,8 +61,8 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trai
 
 
 def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_path):
-    """A ``customer_ltv`` written before ``model_status`` existed gains the column on the next write:
-    old rows read it as null, new rows carry it."""
+    """A ``customer_ltv`` written before ``model_status`` (0.3), ``predicted_ltv_p50`` and ``prob_purchase``
+    (0.4) existed gains the columns on the next write: old rows read them as null, new rows carry them."""
     import datetime as dt
 
     from delta.tables import DeltaTable
@@ -70,7 +70,8 @@ def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_pa
     from pyspark.sql.types import StructType
 
     lake = Lake(spark, tmp_path / "lake")
-    old_schema = StructType([f for f in CUSTOMER_LTV.schema.fields if f.name != "model_status"])
+    added = ("model_status", "predicted_ltv_p50", "prob_purchase")
+    old_schema = StructType([f for f in CUSTOMER_LTV.schema.fields if f.name not in added])
     (DeltaTable.createIfNotExists(spark).location(lake.path(CUSTOMER_LTV.name)).addColumns(old_schema)
      .partitionedBy(*CUSTOMER_LTV.partition_by).property("delta.enableChangeDataFeed", "true").execute())
 
@@ -80,16 +81,17 @@ def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_pa
                   "entity_key": "shop|c1", "event_timestamp": dt.datetime(2025, 1, 1)}
         frame = spark.createDataFrame([values])
         if status is not None:
-            frame = frame.withColumn("model_status", F.lit(status))
+            frame = frame.withColumns({"model_status": F.lit(status), "predicted_ltv_p50": F.lit(7.5),
+                                       "prob_purchase": F.lit(0.6)})
         return frame.select(*[F.col(f.name).cast(f.dataType) if f.name in frame.columns else F.lit(None).cast(f.dataType).alias(f.name)
                               for f in (CUSTOMER_LTV.schema.fields if status else old_schema.fields)])
 
     old_day, new_day = dt.date(2024, 6, 30), dt.date(2024, 12, 31)
     rows(old_day, None).write.format("delta").mode("append").save(lake.path(CUSTOMER_LTV.name))  # the old release's row
-    assert "model_status" not in lake.read(CUSTOMER_LTV.name).columns
+    assert not set(added) & set(lake.read(CUSTOMER_LTV.name).columns)
     lake.replace_where(CUSTOMER_LTV.name, rows(new_day, "confirmed"), f"as_of = DATE'{new_day}'")
-    got = {r["as_of"]: r["model_status"] for r in lake.read(CUSTOMER_LTV.name).collect()}
-    assert got == {old_day: None, new_day: "confirmed"}
+    got = {r["as_of"]: tuple(r[c] for c in added) for r in lake.read(CUSTOMER_LTV.name).collect()}
+    assert got == {old_day: (None, None, None), new_day: ("confirmed", 7.5, 0.6)}
 
 
 def test_discount_factor():
