@@ -52,17 +52,25 @@ def alive_posterior(x: np.ndarray, T: np.ndarray, r: float, alpha: float, t: flo
     return k, theta
 
 
+def _counts(params: dict[str, float], t: float, x: np.ndarray, T: np.ndarray,
+            n_max: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(k, theta, counts 0..n_max) of the alive customers' negative binomial; ``n_max`` None = as far
+    as the heaviest row needs."""
+    k, theta = alive_posterior(x, T, params["r"], params["alpha"], t)
+    if n_max is None:
+        n_max = int(purchase_count_limit(k, theta).max()) if len(x) else 1
+    return k, theta, np.arange(n_max + 1, dtype=float)
+
+
 def bgnbd_purchase_pmf(
     params: dict[str, float], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, p_alive: np.ndarray,
     n_max: int | None = None,
 ) -> PurchaseDistribution:
     """P(Y = n) for BG/NBD (see the module docstring), rows of ``x``, ``t_x``, ``T``, ``n <= n_max``
     (default: as far as the heaviest row needs)."""
-    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    k, theta = alive_posterior(x, T, r, alpha, t)
-    if n_max is None:
-        n_max = int(purchase_count_limit(k, theta).max()) if len(x) else 1
-    n = np.arange(n_max + 1, dtype=float)[None, :]
+    a, b = params["a"], params["b"]
+    k, theta, counts = _counts(params, t, x, T, n_max)
+    n = counts[None, :]
     kk, xx = k[:, None], x[:, None]
     nb = np.exp(_nb_log_pmf(kk, np.log(theta)[:, None], np.log1p(-theta)[:, None], n))
     # SF(n-1) = P(NB >= n): summed from the tail for accuracy (the mass beyond n_max is < TAIL_MASS)
@@ -83,11 +91,9 @@ def pareto_purchase_pmf(
 ) -> PurchaseDistribution:
     """P(Y = n) for Pareto/NBD (see the module docstring), rows of ``x``, ``t_x``, ``T``, ``n <= n_max``
     (default: as far as the heaviest row needs)."""
-    r, alpha, s, beta = params["r"], params["alpha"], params["s"], params["beta"]
-    k, theta = alive_posterior(x, T, r, alpha, t)
-    if n_max is None:
-        n_max = int(purchase_count_limit(k, theta).max()) if len(x) else 1
-    n = np.arange(n_max + 1, dtype=float)[None, None, :]
+    alpha, s, beta = params["alpha"], params["s"], params["beta"]
+    k, _, counts = _counts(params, t, x, T, n_max)
+    n = counts[None, None, :]
     survive = ((beta + T) / (beta + T + t)) ** s  # S(t): still alive at the horizon's end
     nodes, weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
     # u = 1 - S(tau) over [0, 1 - S(t)]; tau(u) = (beta + T) ((1 - u)^(-1/s) - 1)
