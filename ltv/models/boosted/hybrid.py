@@ -31,7 +31,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from ltv.models.base import TrainingData
 from ltv.models.boosted.boosters import _BoostedLTV
