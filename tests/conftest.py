@@ -22,6 +22,15 @@ SHORT_JVMS_ONLY = "JDK_JAVA_OPTIONS" not in os.environ  # a caller's own setting
 os.environ.setdefault("JDK_JAVA_OPTIONS", SHORT_JVM_OPTIONS)
 
 
+# Spark generates and compiles Java for every new plan and, in each task, for every projection: on
+# the suite's thousands of distinct tiny queries that was about half of the session JVM's CPU
+# (measured with JFR). The session JVM evaluates expressions interpreted instead: Spark's other
+# engine for the same operators, the one its own test suites check codegen against. Test speed
+# only; every child process (the README tour, local-cluster, spark-submit, the CLI and notebook
+# processes) runs Spark's defaults, so the generated-code path is tested end to end too.
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
 @pytest.fixture(scope="session")
 def spark():
     from ltv.config import SparkSettings
@@ -33,7 +42,8 @@ def spark():
         session = get_spark(
             SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"),
             app_name="ltv-tests",
-            extra_conf={"spark.default.parallelism": "2", "spark.sql.adaptive.coalescePartitions.enabled": "true"},
+            extra_conf={"spark.default.parallelism": "2", "spark.sql.adaptive.coalescePartitions.enabled": "true",
+                        **INTERPRETED},
         )
     finally:
         os.environ.setdefault("JDK_JAVA_OPTIONS", SHORT_JVM_OPTIONS)

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from ltv.cli import main
 from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
 from ltv.serving.definitions import FEATURE_FIELDS, SCORE_FIELDS, window_fields
+from tests.conftest import INTERPRETED
 
 AS_OFS = ("2024-01-31", "2024-02-29", "2024-03-31")
 # (business_line, customer_id, as_of, base): c3 stops after February, c4 starts in March.
@@ -195,9 +196,11 @@ ZONE_SCRIPT = textwrap.dedent(
     from ltv.runtime.session import get_spark
 
     lake_root, registry_copy, cutoffs_json, out = sys.argv[1:5]
+    INTERPRETED = INTERPRETED_CONF
     java_zone = "-Duser.timezone=" + os.environ["TZ"]
     spark = get_spark(SparkSettings(master="local[1]", shuffle_partitions=1, driver_memory="1g"),
-                      extra_conf={"spark.driver.extraJavaOptions": java_zone, "spark.executor.extraJavaOptions": java_zone})
+                      extra_conf={"spark.driver.extraJavaOptions": java_zone, "spark.executor.extraJavaOptions": java_zone,
+                                  **INTERPRETED})  # as the session's (tests/conftest.py): this child tests time zones
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
     from ltv.serving.historical import historical_features
@@ -221,7 +224,7 @@ ZONE_SCRIPT = textwrap.dedent(
     with open(out, "w") as fh:
         json.dump(results, fh)
     """
-)
+).replace("INTERPRETED_CONF", repr(INTERPRETED))
 
 
 def latest_rows(df: DataFrame, names: list[str]) -> dict[str, dict]:

@@ -11,6 +11,7 @@ from ltv.lake.io import Lake
 from ltv.lake.tables import CUSTOMER_LTV
 from ltv.scoring.score import discount_factor, score_line
 from ltv.training.registry import ModelRegistry
+from tests.conftest import INTERPRETED
 from tests.integration.conftest import AS_OF, HORIZON
 
 CONTRACT_COLUMNS = {
@@ -100,7 +101,7 @@ def test_discount_factor():
     assert discount_factor(0.10, 730) < discount_factor(0.10, 365) < 1.0
 
 
-CONCURRENT_CHILD = """
+CONCURRENT_CHILD = f"""
 import datetime as dt, json, sys, time
 from pathlib import Path
 from ltv.config import LTVConfig, SparkSettings
@@ -109,7 +110,8 @@ from ltv.scoring.score import score_line
 from ltv.runtime.session import get_spark
 
 lake_dir, line, as_of, horizon, barrier, rounds = sys.argv[1:7]
-spark = get_spark(SparkSettings(master="local[1]", shuffle_partitions=1, driver_memory="1g"))
+INTERPRETED = {INTERPRETED!r}  # as the session's (tests/conftest.py): this child tests concurrency, not codegen
+spark = get_spark(SparkSettings(master="local[1]", shuffle_partitions=1, driver_memory="1g"), extra_conf=INTERPRETED)
 lake = Lake(spark, lake_dir)
 Path(barrier, line).touch()
 deadline = time.time() + 300
