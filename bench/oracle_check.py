@@ -68,6 +68,9 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quantile_check import quantile_markdown, quantile_summary  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 START = dt.date(2022, 1, 1)          # first possible acquisition
 TRUTH_AS_OF = dt.date(2023, 12, 31)  # V: ground-truth cut = back-test window 0's fit cutoff
@@ -273,6 +276,7 @@ def compare_line(line: str, truth: pd.DataFrame, predictions: dict[str, pd.DataF
     ``dump_dir``: if given, the joined per-customer rows go to ``<dump_dir>/<line>_<model>.csv``.
     """
     from ltv.evaluation.metrics import evaluate
+    from ltv.evaluation.quantiles import QUANTILE_METRICS
 
     truth = truth.sort_values("customer_id", ignore_index=True)
     models: dict[str, dict] = {}
@@ -319,6 +323,8 @@ def compare_line(line: str, truth: pd.DataFrame, predictions: dict[str, pd.DataF
             "train_line_window0_rmse": reported.get("rmse"),
             "train_line_window0_gini": reported.get("gini"),
             "rmse_vs_train_line_abs_diff": (abs(model_m["rmse"] - reported["rmse"]) if "rmse" in reported else None),
+            # train_line's own window-0 quantile metrics (issue #17; see quantile_check.py)
+            "quantiles": {k: reported.get(k) for k in QUANTILE_METRICS},
         }
     return {"models": models, "coverage": coverage}
 
@@ -638,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
             per_line = {line: summarize([e for e in entries if e["line"] == line]) for line in lines}
             report.update({
                 "summary": summary,
+                "quantile_summary": quantile_summary(entries),
                 "per_line": per_line,
                 "all_pass": summary["pass"],
                 "seeds": seed_infos,
@@ -653,8 +660,11 @@ def main(argv: list[str] | None = None) -> int:
     summary, per_line = report["summary"], report["per_line"]
     table = markdown_tables(entries, summary, per_line)
     report["table_markdown"] = table
+    report["quantile_table_markdown"] = quantile_markdown(report["quantile_summary"])
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     say("\n" + table)
+    say("\nQuantiles on window 0 (issue #17): " + report["quantile_summary"]["criterion"] + "\n\n"
+        + report["quantile_table_markdown"])
     say(f"\n{clock.stamp()} criterion {'PASSES' if summary['pass'] else 'FAILS'}: ratio median "
         f"{summary['ratio_median']:.3f} (<= {RATIO_MEDIAN_LIMIT}), max {summary['ratio_max']:.3f} "
         f"(<= {RATIO_MAX_LIMIT}); |deviation| median {summary['abs_deviation_median']:.2%} "

@@ -36,6 +36,7 @@ from ltv.models.calibration import QuantileCalibration
 from ltv.models.output import (  # noqa: F401  (re-exported: the contract's names have always been here)
     OPTIONAL_COLUMNS, OUTPUT_TOLERANCE, PREDICTION_COLUMNS, QUANTILE_LEVELS, ModelOutputError, check_predictions,
 )
+from ltv.models.timing import uniform_shares
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
@@ -210,6 +211,18 @@ class LTVModel(ABC):
         if len(out) != len(features):
             raise ModelOutputError(f"{self.name} returned {len(out)} rows for {len(features)} customers")
         return check_predictions(out, self.name)
+
+    def spend_shares(self, features: pd.DataFrame, horizon_days: int, edges_days: np.ndarray) -> np.ndarray:
+        """Per row, the share of its expected horizon spend in each period ``(edges[k], edges[k+1]]``.
+
+        ``edges_days`` run from 0 to ``horizon_days`` (:func:`ltv.models.timing.period_edges`); rows
+        sum to 1. This default spreads spend uniformly over the horizon (models without a notion of
+        timing); BTYD models and ``hybrid`` follow the expected purchase path. Scoring discounts
+        along these shares (:mod:`ltv.models.timing`); ``predicted_ltv x shares`` is the expected
+        spend per period.
+        """
+        self._check_fitted()
+        return uniform_shares(len(features), edges_days)
 
     def set_quantile_calibration(self, calibration: QuantileCalibration | None) -> LTVModel:
         """Calibrate the quantiles :meth:`predict` gives (saved with the model); None removes it."""

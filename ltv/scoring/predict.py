@@ -16,8 +16,11 @@ from pyspark.sql.types import DoubleType, StructField, StructType
 
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
 from ltv.models.registry import load_model
+from ltv.models.timing import discount_factors, period_edges
 
 KEY_COLUMNS = ("business_line", "customer_id", "as_of")
+#: the column :func:`predict_spark` adds when given a discount rate
+DISCOUNT_FACTOR = "discount_factor"
 
 
 def model_files(model: LTVModel) -> dict[str, str]:
@@ -42,16 +45,23 @@ def predict_spark(
     features: DataFrame,
     horizon_days: int,
     keep: tuple[str, ...] = KEY_COLUMNS,
+    discount_rate: float | None = None,
 ) -> DataFrame:
-    """``keep`` columns of ``features`` plus the model's predictions, computed on executors."""
+    """``keep`` columns of ``features`` plus the model's predictions, computed on executors.
+
+    With ``discount_rate`` (annual), also :data:`DISCOUNT_FACTOR`: each customer's present value of
+    1 of forecast spend, along the model's expected spend path (:mod:`ltv.models.timing`).
+    """
     # the model's JSON files travel once per executor as a broadcast, not inside every task
     files = features.sparkSession.sparkContext.broadcast(model_files(model))
     keep_fields = [features.schema[c] for c in keep]
     out_schema = StructType(
         [StructField(f.name, f.dataType, True) for f in keep_fields]
         + [StructField(c, DoubleType(), True) for c in PREDICTION_COLUMNS]
+        + ([StructField(DISCOUNT_FACTOR, DoubleType(), True)] if discount_rate is not None else [])
     )
     keep_list = list(keep)
+    edges = period_edges(horizon_days)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         fitted = load_model_files(files.value)
@@ -63,6 +73,9 @@ def predict_spark(
             out = batch[keep_list].copy()
             for col in PREDICTION_COLUMNS:
                 out[col] = pd.to_numeric(predictions[col], errors="coerce").astype("float64")
+            if discount_rate is not None:
+                shares = fitted.spend_shares(batch, horizon_days, edges) if discount_rate > 0 else None
+                out[DISCOUNT_FACTOR] = 1.0 if shares is None else discount_factors(shares, edges, discount_rate)
             yield out
 
     return features.mapInPandas(run, out_schema)

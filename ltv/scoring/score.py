@@ -7,18 +7,19 @@
 * The (business_line, as_of) partition of ``customer_ltv`` is replaced atomically
   (``replaceWhere``), so re-scoring a date never duplicates rows and lines can be scored by
   concurrent jobs (disjoint partitions).
-* Discounted LTV (when the line has ``discount_rate`` > 0): spend assumed uniform over the
-  horizon, continuously discounted at the annual rate:
-  ``factor = (1 - (1 + r)^-h) / (h ln(1 + r))`` with ``h = horizon_days / 365``.
+* Discounted LTV (when the line has ``discount_rate`` > 0): each customer's forecast spend is
+  spread over the horizon along the model's expected purchase path (uniformly for models without
+  one) and continuously discounted at the annual rate (:mod:`ltv.models.timing` states the
+  convention); ``discounted_ltv = predicted_ltv x`` that customer's factor.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -29,7 +30,8 @@ from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
 from ltv.features.schema import day_start, known_at
 from ltv.lake.io import Lake
 from ltv.lake.tables import CUSTOMER_LTV
-from ltv.scoring.predict import predict_spark
+from ltv.models.timing import present_value_weights
+from ltv.scoring.predict import DISCOUNT_FACTOR, predict_spark
 from ltv.training.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -57,11 +59,9 @@ class ScoreResult:
 
 
 def discount_factor(annual_rate: float, horizon_days: int) -> float:
-    """Present value of 1 spent uniformly over the horizon (1.0 for a zero rate)."""
-    if annual_rate <= 0:
-        return 1.0
-    years = horizon_days / 365.0
-    return (1 - (1 + annual_rate) ** (-years)) / (years * math.log(1 + annual_rate))
+    """Present value of 1 spent uniformly over the horizon (1.0 for a zero rate):
+    ``(1 - (1 + r)^-h) / (h ln(1 + r))`` with ``h = horizon_days / 365``."""
+    return float(present_value_weights(np.array([0.0, float(horizon_days)]), max(annual_rate, 0.0))[0])
 
 
 def score_line(
@@ -107,8 +107,10 @@ def score_line(
             customers,
         )
 
-    predictions = predict_spark(model, snapshot, horizon, keep=("business_line", "customer_id", "as_of", "entity_key"))
-    factor = discount_factor(settings.discount_rate, horizon)
+    rate = settings.discount_rate
+    predictions = predict_spark(model, snapshot, horizon, keep=("business_line", "customer_id", "as_of", "entity_key"),
+                                discount_rate=rate if rate > 0 else None)
+    factor = F.col(DISCOUNT_FACTOR) if rate > 0 else F.lit(1.0)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = predictions.select(
         "business_line",
@@ -120,7 +122,7 @@ def score_line(
         "predicted_ltv_p90",
         "predicted_purchases",
         "p_alive",
-        (F.col("predicted_ltv") * F.lit(factor)).alias("discounted_ltv"),
+        (F.col("predicted_ltv") * factor).alias("discounted_ltv"),
         F.lit(info.model_name).alias("model_name"),
         F.lit(info.version).alias("model_version"),
         F.lit(features_version).cast("long").alias("features_version"),

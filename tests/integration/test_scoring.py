@@ -1,6 +1,7 @@
 """Scoring on real Spark + Delta + MLflow: refusal without a champion, schema, idempotency, lineage."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from delta.tables import DeltaTable
@@ -293,3 +294,35 @@ def test_rescoring_with_other_batches_and_partitions_gives_identical_distributio
     assert len(whole) == trained_shop.features.rows["shop"] and whole["predicted_ltv_p50"].notna().all()
     pd.testing.assert_frame_equal(whole[["customer_id", *PREDICTION_COLUMNS]], pieces[["customer_id", *PREDICTION_COLUMNS]],
                                   check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_discounted_ltv_follows_each_customers_expected_purchase_path(spark, trained_shop):
+    """With a discount rate, each customer's discounted_ltv is predicted_ltv times the present value
+    of its own expected spend path (the champion's spend_shares), computed on the executors; without
+    one, discounted_ltv = predicted_ltv."""
+    from pyspark.sql import functions as F
+
+    from ltv.config import LTVConfig
+    from ltv.features.schema import TABLE_NAME as FEATURES_TABLE
+    from ltv.models.timing import discount_factors, period_edges
+
+    lake = trained_shop.lake
+    rate = 0.15
+    config = LTVConfig.model_validate({"defaults": {"discount_rate": rate}})
+    scored = score_line(spark, lake, config, "shop", AS_OF, HORIZON)
+    rows = (lake.read(CUSTOMER_LTV.name).where((F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
+            .toPandas().sort_values("customer_id").reset_index(drop=True))
+    assert len(rows) == scored.rows > 0
+    model, _ = ModelRegistry(lake.root).load_champion("shop")
+    features = (lake.read(FEATURES_TABLE).where((F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
+                .toPandas().sort_values("customer_id").reset_index(drop=True))
+    assert (features["customer_id"] == rows["customer_id"]).all()
+    edges = period_edges(HORIZON)
+    expected = rows["predicted_ltv"].to_numpy() * discount_factors(model.spend_shares(features, HORIZON, edges), edges, rate)
+    np.testing.assert_allclose(rows["discounted_ltv"].to_numpy(), expected, rtol=1e-12, atol=1e-12)
+    ratio = (rows["discounted_ltv"] / rows["predicted_ltv"])[rows["predicted_ltv"] > 0]
+    assert ratio.between(discount_factor(rate, HORIZON) - 1e-12, 1.0).all() and ratio.max() - ratio.min() > 1e-4
+
+    score_line(spark, lake, trained_shop.config, "shop", AS_OF, HORIZON)  # back to the module's scores: no discount
+    undiscounted = lake.read(CUSTOMER_LTV.name).where((F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
+    assert undiscounted.where(F.col("discounted_ltv") != F.col("predicted_ltv")).count() == 0

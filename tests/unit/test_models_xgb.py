@@ -266,3 +266,18 @@ def test_missing_or_negative_labels_fail_the_fit_instead_of_becoming_zero(data: 
         examples.loc[7, column] = value
         with pytest.raises(ValueError, match=message):
             XGBoostLTV(**FAST).fit(TrainingData(horizon_days=HORIZON_DAYS, examples=examples, feature_columns=FEATURES))
+
+
+def test_spend_shares_xgboost_uniform_hybrid_its_btyds_path(xgb_model: XGBoostLTV, hybrid_model: HybridLTV,
+                                                            fresh: pd.DataFrame) -> None:
+    """xgboost has no notion of timing (spend uniform over the horizon); hybrid spreads its forecast
+    along the expected purchase path of the BTYD it is anchored to."""
+    from ltv.models.timing import period_edges
+
+    edges = period_edges(HORIZON_DAYS)
+    features = fresh[FEATURES]
+    np.testing.assert_allclose(xgb_model.spend_shares(features, HORIZON_DAYS, edges), 1 / 3, rtol=1e-12)
+    shares = hybrid_model.spend_shares(features, HORIZON_DAYS, edges)
+    np.testing.assert_array_equal(shares, hybrid_model.btyd_.spend_shares(features, HORIZON_DAYS, edges))
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.ptp(shares[:, 0]) > 1e-3  # customer by customer, not one shape for all

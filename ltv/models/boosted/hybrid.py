@@ -183,6 +183,19 @@ class HybridLTV(_BoostedLTV):
             return self._btyd_features(self.btyd_, features)
         return self._btyd_features_by_key(features, self._group_values(features), self.btyd_by_group_)
 
+    def spend_shares(self, features: pd.DataFrame, horizon_days: int, edges_days: np.ndarray) -> np.ndarray:
+        """The expected purchase path of the BTYD this model is anchored to (per group when trained
+        across groups): the boosters set how much, the BTYD when."""
+        self._check_fitted()
+        if not self.group_column:
+            return self.btyd_.spend_shares(features, horizon_days, edges_days)
+        keys = self._group_values(features)
+        shares = np.zeros((len(features), len(edges_days) - 1))
+        for key in pd.unique(keys):
+            rows = np.flatnonzero(keys == key)
+            shares[rows] = self.btyd_by_group_[key].spend_shares(features.iloc[rows], horizon_days, edges_days)
+        return shares
+
     def _margins(self, extra: pd.DataFrame) -> dict[str, np.ndarray | None]:
         if self.anchor == "none":
             return {"spend": None, "purchases": None}

@@ -40,6 +40,7 @@ from ltv.models.btyd import predictive as bp
 from ltv.models.base import (
     DAYS_PER_UNIT, QUANTILE_LEVELS, LTVModel, ModelOutputError, TrainingData, horizon_in_units, net_share,
 )
+from ltv.models.timing import shares_from_path
 
 HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
@@ -154,6 +155,25 @@ class _BTYDGammaGamma(LTVModel):
         spend_per_purchase = bm.gamma_gamma_expected_spend(self.spend_params_, x, m)
         return {"predicted_ltv": purchases * spend_per_purchase * self.net_share_, "predicted_purchases": purchases,
                 "p_alive": p_alive}
+
+    def spend_shares(self, features: pd.DataFrame, horizon_days: int, edges_days: np.ndarray) -> np.ndarray:
+        """The expected purchase path: ``(E[Y(t_k)] - E[Y(t_{k-1})]) / E[Y(H)]`` per period
+        (Gamma-Gamma's spend per purchase does not depend on time). Raises
+        :class:`ModelOutputError` when the path is not finite or decreases."""
+        self._check_fitted()
+        edges = np.asarray(edges_days, dtype=float)
+        if edges[0] != 0 or edges[-1] != horizon_days or (np.diff(edges) <= 0).any():
+            raise ValueError(f"period edges must rise from 0 to horizon_days={horizon_days}, got {edges.tolist()}")
+        x, t_x, T, _ = customer_history(features)
+        cumulative = np.zeros((len(x), len(edges)))
+        with np.errstate(all="ignore"):
+            for k, edge in enumerate(edges[1:], start=1):
+                cumulative[:, k] = self._expected_purchases(
+                    self.purchase_params_, horizon_in_units(edge, self.time_unit_), x, t_x, T)
+        try:
+            return shares_from_path(cumulative, edges)
+        except ValueError as exc:
+            raise ModelOutputError(f"model {self.name}: {exc}") from None
 
     def _predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         t = horizon_in_units(horizon_days, self.time_unit_)
