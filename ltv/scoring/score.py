@@ -60,8 +60,9 @@ class ScoreResult:
 
 def discount_factor(annual_rate: float, horizon_days: int) -> float:
     """Present value of 1 spent uniformly over the horizon (1.0 for a zero rate):
-    ``(1 - (1 + r)^-h) / (h ln(1 + r))`` with ``h = horizon_days / 365``."""
-    return float(present_value_weights(np.array([0.0, float(horizon_days)]), max(annual_rate, 0.0))[0])
+    ``(1 - (1 + r)^-h) / (h ln(1 + r))`` with ``h = horizon_days / 365``. A negative or non-finite
+    rate raises ValueError."""
+    return float(present_value_weights(np.array([0.0, float(horizon_days)]), annual_rate)[0])
 
 
 def score_line(

@@ -100,6 +100,8 @@ def test_discount_factor():
     assert discount_factor(0.0, 365) == 1.0
     assert discount_factor(0.10, 365) == pytest.approx(0.1 / 1.1 / __import__("math").log(1.1), rel=1e-12)
     assert discount_factor(0.10, 730) < discount_factor(0.10, 365) < 1.0
+    with pytest.raises(ValueError, match="discount rate"):  # never silently treated as 0
+        discount_factor(-0.05, 365)
 
 
 CONCURRENT_CHILD = f"""
