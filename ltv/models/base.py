@@ -36,7 +36,7 @@ from ltv.models.calibration import QuantileCalibration
 from ltv.models.output import (  # noqa: F401  (re-exported: the contract's names have always been here)
     OPTIONAL_COLUMNS, OUTPUT_TOLERANCE, PREDICTION_COLUMNS, QUANTILE_LEVELS, ModelOutputError, check_predictions,
 )
-from ltv.models.timing import uniform_shares
+from ltv.models.timing import check_edges, uniform_shares
 
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
@@ -222,7 +222,7 @@ class LTVModel(ABC):
         spend per period.
         """
         self._check_fitted()
-        return uniform_shares(len(features), edges_days)
+        return uniform_shares(len(features), check_edges(edges_days, horizon_days))
 
     def set_quantile_calibration(self, calibration: QuantileCalibration | None) -> LTVModel:
         """Calibrate the quantiles :meth:`predict` gives (saved with the model); None removes it."""

@@ -15,8 +15,8 @@ falls in each period (:meth:`ltv.models.base.LTVModel.spend_shares`):
 Discounting convention: ``discount_rate`` ``r`` is an annual effective rate, continuously
 compounded (force of interest ``delta = ln(1 + r)``), with 365-day years; spend is uniform within
 a period, so the present value of 1 spent over period ``(a, b]`` (in years) is
-``(e^{-delta a} - e^{-delta b}) / (delta (b - a))`` (:func:`present_value_weights`). With one
-period this is the factor ltv used before 0.5 for every model, ``(1 - (1+r)^-h) / (h ln(1+r))``.
+``(e^{-delta a} - e^{-delta b}) / (delta (b - a))`` (:func:`present_value_weights`). With equal
+shares this is the uniform spread's factor, ``(1 - (1+r)^-h) / (h ln(1+r))`` with ``h = H / 365``.
 A customer's discount factor is ``sum_k share_k w_k``; ``discounted_ltv = predicted_ltv x factor``.
 """
 from __future__ import annotations
@@ -38,6 +38,14 @@ def period_edges(horizon_days: int, period_days: int = PERIOD_DAYS) -> np.ndarra
         raise ValueError(f"period_days must be positive, got {period_days}")
     periods = max(1, math.ceil(horizon_days / period_days))
     return np.linspace(0.0, float(horizon_days), periods + 1)
+
+
+def check_edges(edges_days: np.ndarray, horizon_days: float) -> np.ndarray:
+    """``edges_days`` as floats; ValueError unless they rise strictly from 0 to ``horizon_days``."""
+    edges = np.asarray(edges_days, dtype=float)
+    if edges.ndim != 1 or len(edges) < 2 or edges[0] != 0 or edges[-1] != horizon_days or (np.diff(edges) <= 0).any():
+        raise ValueError(f"period edges must rise from 0 to horizon_days={horizon_days}, got {edges.tolist()}")
+    return edges
 
 
 def present_value_weights(edges_days: np.ndarray, annual_rate: float) -> np.ndarray:

@@ -40,7 +40,7 @@ from ltv.models.btyd import predictive as bp
 from ltv.models.base import (
     DAYS_PER_UNIT, QUANTILE_LEVELS, LTVModel, ModelOutputError, TrainingData, horizon_in_units, net_share,
 )
-from ltv.models.timing import shares_from_path
+from ltv.models.timing import check_edges, shares_from_path
 
 HISTORY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
@@ -161,9 +161,7 @@ class _BTYDGammaGamma(LTVModel):
         (Gamma-Gamma's spend per purchase does not depend on time). Raises
         :class:`ModelOutputError` when the path is not finite or decreases."""
         self._check_fitted()
-        edges = np.asarray(edges_days, dtype=float)
-        if edges[0] != 0 or edges[-1] != horizon_days or (np.diff(edges) <= 0).any():
-            raise ValueError(f"period edges must rise from 0 to horizon_days={horizon_days}, got {edges.tolist()}")
+        edges = check_edges(edges_days, horizon_days)
         x, t_x, T, _ = customer_history(features)
         cumulative = np.zeros((len(x), len(edges)))
         with np.errstate(all="ignore"):
