@@ -5,7 +5,7 @@ A few tests are one long child process each (the README tour's commands, a pipel
 two cores while the in-process tests use the other. A test marked ``@pytest.mark.background(NAME)``
 gets its child started as soon as collection ends (only if the test was selected), one child at a
 time in the order of :data:`ORDER`, and waits for it with :func:`result` when its turn comes; its
-assertions are unchanged. A child still running when the session ends is killed.
+assertions are unchanged. Modules waiting on a long job run after all others (:func:`rank`). A child still running when the session ends is killed.
 
 A job is a function ``prepare(workdir) -> Job | str`` registered with :func:`job`: it sets up
 ``workdir`` and returns the command, or a reason to skip.
@@ -45,23 +45,37 @@ class Outcome:
 
 
 _PREPARE: dict[str, Callable[[Path], Job | str]] = {}
-#: the order jobs are started in (the first needed in the suite's order first)
-ORDER: list[str] = []
+#: the order jobs are started in, one at a time; the modules that wait on a ``wait_last`` job run
+#: last, in the same order (``pytest_collection_modifyitems`` in ``tests/conftest.py``), so every
+#: child overlaps with in-process tests. The notebooks go last: their child is the longest after the tour, and its
+#: module's checks are quick. Jobs not listed here start after these, in the order they were registered.
+ORDER: list[str] = ["spark_submit_ingest", "readme_tour", "local_cluster_run", "notebooks"]
 _outcomes: dict[str, Outcome] = {}
 _done: dict[str, threading.Event] = {}
 _processes: dict[str, subprocess.Popen] = {}
 _root: list[Path] = []
 _stop = threading.Event()
+_WAIT_LAST: set[str] = set()
 
 
-def job(name: str):
-    """Register ``prepare`` as background job ``name`` (decorator)."""
+def job(name: str, wait_last: bool = True):
+    """Register ``prepare`` as background job ``name`` (decorator). With ``wait_last``, the modules
+    whose tests wait on it run after every other module (:func:`rank`); a job that is done long
+    before its module's natural turn passes False."""
     def register(prepare: Callable[[Path], Job | str]) -> Callable[[Path], Job | str]:
         _PREPARE[name] = prepare
         if name not in ORDER:
             ORDER.append(name)
+        if wait_last:
+            _WAIT_LAST.add(name)
         return prepare
     return register
+
+
+def rank(names: set[str]) -> int:
+    """Where a module whose tests wait on the jobs ``names`` runs: -1 (in its natural place) unless
+    one of them is ``wait_last``; then after the modules waiting on earlier jobs of :data:`ORDER`."""
+    return max((ORDER.index(name) for name in names & _WAIT_LAST), default=-1)
 
 
 def start(names: set[str]) -> None:

@@ -7,28 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.jvm import INTERPRETED, SHORT_JVM_OPTIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # tests keep MLflow under their temp lakes, never on a server or ./mlruns set by the caller
 os.environ.pop("MLFLOW_TRACKING_URI", None)
-# The short-lived JVMs the tests start (spark-submit's, the CLI subprocesses', the notebook
-# kernels') work seconds to a minute on tiny data: the quick C1 JIT and the serial GC spend far
-# less CPU warming up than C2 and G1 on this 2-core machine. The session JVM below lives for the
-# whole run and is started without them, as ltv starts it for users (C2, parallel GC): on the
-# Spark-heavy unit tests that took 184-188 s instead of 222-236 s. Test speed only.
-SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# the short-lived JVMs use SHORT_JVM_OPTIONS (tests/jvm.py); the session JVM below does not
 SHORT_JVMS_ONLY = "JDK_JAVA_OPTIONS" not in os.environ  # a caller's own setting applies to every JVM
 os.environ.setdefault("JDK_JAVA_OPTIONS", SHORT_JVM_OPTIONS)
-
-
-# Spark generates and compiles Java for every new plan and, in each task, for every projection: on
-# the suite's thousands of distinct tiny queries that was about half of the session JVM's CPU
-# (measured with JFR). The session JVM evaluates expressions interpreted instead: Spark's other
-# engine for the same operators, the one its own test suites check codegen against. Test speed
-# only; every child process (the README tour, local-cluster, spark-submit, the CLI and notebook
-# processes) runs Spark's defaults, so the generated-code path is tested end to end too.
-INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +49,17 @@ def lake(spark, tmp_path):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules whose tests wait on a background job run last, in the order the jobs run (stable
+    otherwise): the children then overlap with the in-process tests instead of being waited for."""
+    from tests import background
+
+    jobs: dict[str, set[str]] = {}
+    for item in items:
+        jobs.setdefault(item.nodeid.split("::")[0], set()).update(m.args[0] for m in item.iter_markers("background"))
+    items.sort(key=lambda item: background.rank(jobs[item.nodeid.split("::")[0]]))
 
 
 def pytest_collection_finish(session):

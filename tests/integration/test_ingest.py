@@ -259,7 +259,8 @@ def test_kill_during_write_leaves_table_at_previous_version(lake, tmp_path):
     assert lake.read("transactions").count() == count_before + 2000
 
 
-@background.job("spark_submit_ingest")
+# the first job, done in about 30 s: its module keeps its place
+@background.job("spark_submit_ingest", wait_last=False)
 def _spark_submit_job(workdir: Path) -> background.Job:
     """``./spark-submit.sh jobs/ingest_transactions.py`` on a small CSV, each JVM logging where its classes came from."""
     source = write(workdir, "good.csv", GOOD)

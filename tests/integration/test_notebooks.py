@@ -1,12 +1,14 @@
 """The analyst notebooks run top to bottom on a small lake built with the CLI and produce their artefacts.
 
-One lake per module (``ltv simulate`` -> ingest transactions and customers -> features at two dates ->
-train -> score at both dates -> materialize, all through ``ltv.cli.main`` on the session's Spark), then
-each notebook in ``notebooks/`` is executed by nbclient in its own ``python3`` kernel (this
-interpreter: jupyter_client maps the spec's ``python`` to ``sys.executable``) with ``LTV_LAKE`` and
-``LTV_NOTEBOOK_OUT`` set. The checks are on what the notebooks produce: PNG files that are real
-images, image outputs in the executed cells, and data extracts that agree with the lake, the MLflow
-registry and the Feast online store as read here independently.
+The work is one background child (:mod:`tests.integration.notebook_job`, started by
+:mod:`tests.background` when the session starts and run beside the in-process tests): it builds
+the small lake (``ltv simulate`` -> ingest transactions and customers -> features at two dates ->
+train -> score at both dates -> materialize, all through ``ltv.cli.main`` on ltv's notebook
+SparkSession), then executes each notebook in ``notebooks/`` with nbclient in its own ``python3``
+kernel (this interpreter: jupyter_client maps the spec's ``python`` to ``sys.executable``) with
+``LTV_LAKE`` and ``LTV_NOTEBOOK_OUT`` set. The checks here are on what the notebooks produced: PNG
+files that are real images, image outputs in the executed cells, and data extracts that agree with
+the lake, the MLflow registry and the Feast online store as read here independently.
 """
 from __future__ import annotations
 
@@ -14,14 +16,13 @@ import json
 import logging
 import os
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, SHORT_JVM_OPTIONS
+from tests import background
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -33,61 +34,41 @@ FIGURES = {
     "02_compare_models": ["02_lorenz", "02_calibration", "02_interval_coverage"],
     "03_use_scores": ["03_top_customers", "03_ltv_by_segment"],
 }
-CELL_TIMEOUT_S = 600
 
 
-def _files(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+#: the tests that read what the background child produced (the marker starts the child)
+needs_notebooks = pytest.mark.background("notebooks")
+
+
+@background.job("notebooks")
+def _notebooks_job(workdir: Path) -> background.Job:
+    # the child's JVM builds the lake as the session JVM would (C2; tests/jvm.py), its kernels use short JVMs
+    env = {k: v for k, v in os.environ.items() if k not in ("LTV_LAKE", "MLFLOW_TRACKING_URI", "JDK_JAVA_OPTIONS")}
+    env["PYSPARK_PYTHON"] = sys.executable
+    return background.Job([sys.executable, "-m", "tests.integration.notebook_job", str(workdir)], cwd=ROOT, env=env,
+                          timeout=900)
 
 
 @pytest.fixture(scope="module")
-def small_lake(spark, tmp_path_factory):
-    """The lake the notebooks read, built by the ``ltv`` commands (see ``SmallLake.cli_steps``)."""
-    from ltv.notebook import build_small_lake
-
-    started = time.perf_counter()
-    lake = build_small_lake(tmp_path_factory.mktemp("notebooks") / "lake")
-    log.warning("small lake built by the CLI in %.0f s", time.perf_counter() - started)
-    return lake
-
-
-def _execute(name: str, cwd: Path, env: dict[str, str]):
+def executed():
+    """Every notebook executed once, on the small lake (what the background child left)."""
     import nbformat
-    from nbclient import NotebookClient
 
-    notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(
-        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-    )
-    started = time.perf_counter()
-    client.execute(env=env)
-    return notebook, time.perf_counter() - started
+    from ltv.notebook import SmallLake
 
-
-@pytest.fixture(scope="module")
-def executed(small_lake, tmp_path_factory):
-    """Every notebook executed once (concurrently: two of them wait on their own Spark JVM)."""
-    base = tmp_path_factory.mktemp("notebook-runs")
-    cwd = base / "cwd"
-    cwd.mkdir()
-    lake_before = _files(small_lake.root)
-    outs = {name: base / "out" / name for name in FIGURES}
-    envs = {}
-    for name, out in outs.items():
-        env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYSPARK_GATEWAY_PORT")}
-        env.update({"LTV_LAKE": str(small_lake.root), "LTV_NOTEBOOK_OUT": str(out)})
-        # the kernels' JVMs live for a minute: the C1 JIT and serial GC cut their CPU by about a third
-        env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} {SHORT_JVM_OPTIONS}".strip()
-        envs[name] = env
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=len(FIGURES)) as pool:
-        futures = {name: pool.submit(_execute, name, cwd, envs[name]) for name in FIGURES}
-        runs = {name: future.result() for name, future in futures.items()}
-    log.warning("notebooks executed in %.0f s (%s)", time.perf_counter() - started,
-                ", ".join(f"{name} {seconds:.0f} s" for name, (_, seconds) in runs.items()))
+    outcome = background.result("notebooks")
+    done, workdir = outcome.completed, outcome.workdir
+    assert done.returncode == 0, f"notebook job failed (exit {done.returncode}):\n{done.stderr[-6000:]}"
+    result = json.loads((workdir / "result.json").read_text())
+    log.warning("small lake built by the CLI in %.0f s; notebooks executed (%s)", result["lake_build_s"],
+                ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["notebook_s"].items()))
+    assert not result["errors"], result["errors"]
+    assert sorted(result["notebook_s"]) == sorted(FIGURES)
     return {
-        "lake": small_lake, "cwd": cwd, "lake_before": lake_before, "lake_after": _files(small_lake.root),
-        "notebooks": {name: notebook for name, (notebook, _) in runs.items()}, "outs": outs,
+        "lake": SmallLake(root=Path(result["lake"])), "cwd": workdir / "cwd",
+        "lake_before": result["lake_before"], "lake_after": result["lake_after"],
+        "notebooks": {name: nbformat.read(workdir / "executed" / f"{name}.ipynb", as_version=4) for name in FIGURES},
+        "outs": {name: workdir / "out" / name for name in FIGURES},
     }
 
 
@@ -113,6 +94,7 @@ def test_notebook_is_stored_without_outputs_and_with_clean_metadata(name):
 
 
 # -- figures ---------------------------------------------------------------------------------------------
+@needs_notebooks
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_notebook_saves_and_displays_its_figures(executed, name):
     import matplotlib.image
@@ -130,6 +112,7 @@ def test_notebook_saves_and_displays_its_figures(executed, name):
 
 
 # -- data ------------------------------------------------------------------------------------------------
+@needs_notebooks
 def test_explore_summary_matches_the_feature_table(executed, spark):
     from pyspark.sql import functions as F
 
@@ -149,6 +132,7 @@ def test_explore_summary_matches_the_feature_table(executed, spark):
         assert summary.loc[line, "mean_frequency"] == pytest.approx(expected.loc[line, "f"])
 
 
+@needs_notebooks
 def test_comparison_table_has_every_candidate_the_registry_has(executed):
     from ltv.training.registry import ModelRegistry
 
@@ -169,6 +153,7 @@ def test_comparison_table_has_every_candidate_the_registry_has(executed):
             assert rows.loc[champion.model_name, "champion"]
 
 
+@needs_notebooks
 def test_scores_increment_campaign_and_online_lookup(executed, spark):
     from pyspark.sql import functions as F
 
@@ -202,6 +187,7 @@ def test_scores_increment_campaign_and_online_lookup(executed, spark):
     assert check["online"]["scores_as_of"] == newest
 
 
+@needs_notebooks
 def test_notebooks_write_only_to_their_output_folder(executed):
     assert executed["lake_after"] == executed["lake_before"], "a notebook changed the lake"
     assert list(executed["cwd"].iterdir()) == [], "a notebook wrote into its working directory"

@@ -13,6 +13,7 @@ import pytest
 
 from ltv.runtime import cds
 from ltv.runtime.jars import spark_jars
+from tests import background
 
 
 @pytest.fixture()
@@ -151,23 +152,31 @@ def _expected_summary() -> list[list]:
     return [[key, *values] for key, values in sorted(groups.items())]
 
 
-@pytest.mark.slow
-def test_a_fresh_session_loads_spark_and_delta_from_the_archive_and_gets_the_same_results(tmp_path):
-    """`make setup` built the archive; a session ltv starts maps it (the JVM's class-load log says so),
-    and a Delta write + aggregation through it gives exactly the rows computed without Spark.
-    (That LTV_CDS=0 adds no JVM option is test_switched_off's: one JVM here, not two.)"""
+@background.job("cds_fresh_session")
+def _fresh_session_job(workdir: Path) -> background.Job | str:
+    """_CHILD in a fresh JVM with the archive switched on, logging where each class came from."""
     jars = spark_jars()
     if not jars:
-        pytest.skip("Delta's jars are not fetched yet: `make setup` (python -m ltv.runtime.jars) fetches them")
+        return "Delta's jars are not fetched yet: `make setup` (python -m ltv.runtime.jars) fetches them"
     archive = cds.archive_path(jars)
     if archive is None or not archive.is_file():
-        pytest.skip(f"no class-data-sharing archive at {archive} (optional start-up cache): "
-                    "`make setup` builds it (python -m ltv.runtime.cds)")
-    log = tmp_path / "classes.log"
-    env = {**os.environ, "JDK_JAVA_OPTIONS": f"-XX:+UseSerialGC -Xlog:class+load=info:file={log}", cds.SWITCH: "1"}
+        return (f"no class-data-sharing archive at {archive} (optional start-up cache): "
+                "`make setup` builds it (python -m ltv.runtime.cds)")
+    env = {**os.environ, "JDK_JAVA_OPTIONS": f"-XX:+UseSerialGC -Xlog:class+load=info:file={workdir / 'classes.log'}",
+           cds.SWITCH: "1"}
     env.pop(cds.DIR_VARIABLE, None)
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "delta")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return background.Job([sys.executable, "-c", _CHILD, str(workdir / "delta")], cwd=workdir, env=env, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.background("cds_fresh_session")
+def test_a_fresh_session_loads_spark_and_delta_from_the_archive_and_gets_the_same_results():
+    """`make setup` built the archive; a session ltv starts maps it (the JVM's class-load log says so),
+    and a Delta write + aggregation through it gives exactly the rows computed without Spark.
+    (That LTV_CDS=0 adds no JVM option is test_switched_off's: one JVM here, not two.)
+    The fresh JVM is a background job (tests/background.py) that runs beside the other tests."""
+    outcome = background.result("cds_fresh_session")
+    proc, log = outcome.completed, outcome.workdir / "classes.log"
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == _expected_summary()
     sources = {}
