@@ -122,6 +122,10 @@ class LineSettings(_Strict):
         None, description="unit of frequency/recency/T for this line's features and models; "
                           "unset = features.time_unit (one unit per line, used by features, training and scoring)")
     discount_rate: float = Field(0.0, ge=0, description="annual rate for discounted LTV")
+    margin_rate: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False,
+        description="share of net spend that is profit (contribution margin); set, scores also state the "
+                    "discounted LTV as profit (customer_ltv.discounted_profit); unset = revenue only")
     hyperparameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     gate: GateSettings = Field(default_factory=GateSettings)
     training_cutoffs: int = Field(

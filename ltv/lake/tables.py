@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
+    ArrayType,
     DateType,
     DoubleType,
     IntegerType,
@@ -116,6 +117,13 @@ CUSTOMER_LTV = TableSpec(
             # probability of at least one purchase in the horizon; null where the model gives none
             StructField("predicted_ltv_p50", DoubleType(), True),
             StructField("prob_purchase", DoubleType(), True),
+            # added in 0.5 (idem): the predictive variance of the horizon's spend (+inf where the
+            # model's distribution has no second moment) and the expected spend per period of
+            # ceil(horizon_days / 30) equal periods; totals over customers add both up
+            StructField("predicted_ltv_variance", DoubleType(), True),
+            StructField("predicted_ltv_by_period", ArrayType(DoubleType()), True),
+            # added in 0.5 (idem): discounted_ltv x the line's margin_rate; null without one
+            StructField("discounted_profit", DoubleType(), True),
         ]
     ),
     partition_by=("business_line", "as_of"),

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ltv.models.calibration import QuantileCalibration
+from ltv.models.dispersion import DEFAULT_POWER, SpendDispersion
 from ltv.models.output import (  # noqa: F401  (re-exported: the contract's names have always been here)
     OPTIONAL_COLUMNS, OUTPUT_TOLERANCE, PREDICTION_COLUMNS, QUANTILE_LEVELS, ModelOutputError, check_predictions,
 )
@@ -189,7 +190,9 @@ class LTVModel(ABC):
         :class:`ModelOutputError` naming the model, the column and how many rows, as do p10 > p50
         and p50 > p90, and ``prob_purchase`` outside [0, 1]. ``p_alive`` is null for models without
         that notion; ``predicted_ltv_p50`` and ``prob_purchase`` are null for models saved before
-        0.4 that lack them (:data:`OPTIONAL_COLUMNS`). Spend columns may be negative (net spend:
+        0.4 that lack them (:data:`OPTIONAL_COLUMNS`). ``predicted_ltv_variance`` is the model's own
+        (BTYD) or, for the others, the Tweedie variance of their back-test dispersion
+        (:mod:`ltv.models.dispersion`, set by training); null for a model without either. Spend columns may be negative (net spend:
         refunds can outweigh purchases); ``p10 <= predicted_ltv <= p90`` is not required (the mean of a
         skewed distribution can exceed its 90th percentile).
         """
@@ -207,6 +210,9 @@ class LTVModel(ABC):
         calibration = getattr(self, "quantile_calibration_", None)
         if calibration is not None:
             out = calibration.apply(out)
+        dispersion = getattr(self, "spend_dispersion_", None)
+        if dispersion is not None and out["predicted_ltv_variance"].isna().all():
+            out["predicted_ltv_variance"] = dispersion.variance(out["predicted_ltv"].to_numpy(float))
         out.index = features.index
         if len(out) != len(features):
             raise ModelOutputError(f"{self.name} returned {len(out)} rows for {len(features)} customers")
@@ -227,6 +233,16 @@ class LTVModel(ABC):
     def set_quantile_calibration(self, calibration: QuantileCalibration | None) -> LTVModel:
         """Calibrate the quantiles :meth:`predict` gives (saved with the model); None removes it."""
         self.quantile_calibration_ = calibration
+        return self
+
+    def dispersion_power(self) -> float:
+        """The Tweedie power of this model's spend variance (:mod:`ltv.models.dispersion`)."""
+        return DEFAULT_POWER
+
+    def set_spend_dispersion(self, dispersion: SpendDispersion | None) -> LTVModel:
+        """The back-test dispersion that gives :meth:`predict`'s ``predicted_ltv_variance`` when the
+        model has no variance of its own (saved with the model); None removes it."""
+        self.spend_dispersion_ = dispersion
         return self
 
     def _check_fitted(self) -> None:
@@ -257,6 +273,9 @@ class LTVModel(ABC):
         calibration = getattr(self, "quantile_calibration_", None)
         if calibration is not None:
             document["quantile_calibration"] = calibration.as_dict()
+        dispersion = getattr(self, "spend_dispersion_", None)
+        if dispersion is not None:
+            document["spend_dispersion"] = dispersion.as_dict()
         path = directory / MODEL_FILE
         path.write_text(json.dumps(document, indent=2, sort_keys=True, default=json_default))
         return path
@@ -289,6 +308,8 @@ class LTVModel(ABC):
         model._set_state(document["state"], Path(directory))
         if document.get("quantile_calibration"):  # since 0.4
             model.quantile_calibration_ = QuantileCalibration.from_dict(document["quantile_calibration"])
+        if document.get("spend_dispersion"):  # since 0.5
+            model.spend_dispersion_ = SpendDispersion.from_dict(document["spend_dispersion"])
         return model
 
 

@@ -17,11 +17,15 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "p_alive",
     "predicted_ltv_p50",
     "prob_purchase",
+    "predicted_ltv_variance",
 )
 #: columns a model may leave null for every row: it has no such notion (``p_alive`` for models
 #: without a dropout process) or was saved before the column existed (``predicted_ltv_p50`` and
-#: ``prob_purchase``, added in 0.4)
-OPTIONAL_COLUMNS: tuple[str, ...] = ("p_alive", "predicted_ltv_p50", "prob_purchase")
+#: ``prob_purchase``, added in 0.4; ``predicted_ltv_variance``, added in 0.5)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("p_alive", "predicted_ltv_p50", "prob_purchase", "predicted_ltv_variance")
+#: the predictive variance of horizon spend may be +inf (a BTYD spend posterior without a second
+#: moment, see :mod:`ltv.models.btyd.predictive`); never NaN, -inf or negative
+VARIANCE_COLUMN = "predicted_ltv_variance"
 #: the spend quantiles every model gives, in order (``predicted_ltv_p<100 level>``)
 QUANTILE_LEVELS: tuple[float, ...] = (0.1, 0.5, 0.9)
 
@@ -60,7 +64,10 @@ def check_predictions(out: pd.DataFrame, model: str) -> pd.DataFrame:
             values = out[col].to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError) as exc:
             raise ModelOutputError(f"{model}: {col} is not numeric ({exc})") from exc
-        note(~np.isfinite(values), f"{col} is NaN or inf")
+        if col == VARIANCE_COLUMN:
+            note(np.isnan(values) | (values < 0), f"{col} is NaN or negative")
+        else:
+            note(~np.isfinite(values), f"{col} is NaN or inf")
         checked[col] = values
     purchases = checked["predicted_purchases"].to_numpy()
     note(purchases < 0, "predicted_purchases < 0")

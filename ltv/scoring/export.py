@@ -1,7 +1,8 @@
 """``ltv export scores``: one ``customer_ltv`` snapshot as a single CSV or Parquet file.
 
 Written by Spark (one partition, then moved into place), so nothing customer-sized passes
-through the driver's Python process.
+through the driver's Python process. CSV has no arrays: there ``predicted_ltv_by_period`` is a
+JSON list (``[12.5,9.75,...]``); Parquet keeps it a list of doubles.
 """
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def export_scores(lake: Lake, as_of: dt.date, out: str | Path, business_lines: l
     rows = frame.count()
     if rows == 0:
         raise LTVError(f"no scores for as_of {as_of}; run `ltv score --as-of {as_of}` first")
-    frame = frame.select(*EXPORT_COLUMNS).orderBy("business_line", "customer_id").coalesce(1)
+    frame = frame.select(*EXPORT_COLUMNS)
+    if fmt == "csv":
+        arrays = [f.name for f in frame.schema.fields if f.dataType.typeName() == "array"]
+        frame = frame.withColumns({name: F.to_json(name) for name in arrays})
+    frame = frame.orderBy("business_line", "customer_id").coalesce(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         target = Path(tmp) / "spark"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame
-from pyspark.sql.types import DoubleType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 
 from ltv.models.base import PREDICTION_COLUMNS, LTVModel
 from ltv.models.registry import load_model
@@ -21,6 +21,8 @@ from ltv.models.timing import discount_factors, period_edges
 KEY_COLUMNS = ("business_line", "customer_id", "as_of")
 #: the column :func:`predict_spark` adds when given a discount rate
 DISCOUNT_FACTOR = "discount_factor"
+#: the column :func:`predict_spark` adds with ``periods=True``: expected spend per period
+SPEND_BY_PERIOD = "predicted_ltv_by_period"
 
 
 def model_files(model: LTVModel) -> dict[str, str]:
@@ -46,11 +48,14 @@ def predict_spark(
     horizon_days: int,
     keep: tuple[str, ...] = KEY_COLUMNS,
     discount_rate: float | None = None,
+    periods: bool = False,
 ) -> DataFrame:
     """``keep`` columns of ``features`` plus the model's predictions, computed on executors.
 
     With ``discount_rate`` (annual), also :data:`DISCOUNT_FACTOR`: each customer's present value of
-    1 of forecast spend, along the model's expected spend path (:mod:`ltv.models.timing`).
+    1 of forecast spend, along the model's expected spend path (:mod:`ltv.models.timing`). With
+    ``periods``, also :data:`SPEND_BY_PERIOD`: ``predicted_ltv`` spread over the periods of
+    :func:`~ltv.models.timing.period_edges` along the same path (an array, one value per period).
     """
     # the model's JSON files travel once per executor as a broadcast, not inside every task
     files = features.sparkSession.sparkContext.broadcast(model_files(model))
@@ -59,6 +64,7 @@ def predict_spark(
         [StructField(f.name, f.dataType, True) for f in keep_fields]
         + [StructField(c, DoubleType(), True) for c in PREDICTION_COLUMNS]
         + ([StructField(DISCOUNT_FACTOR, DoubleType(), True)] if discount_rate is not None else [])
+        + ([StructField(SPEND_BY_PERIOD, ArrayType(DoubleType()), True)] if periods else [])
     )
     keep_list = list(keep)
     edges = period_edges(horizon_days)
@@ -73,9 +79,13 @@ def predict_spark(
             out = batch[keep_list].copy()
             for col in PREDICTION_COLUMNS:
                 out[col] = pd.to_numeric(predictions[col], errors="coerce").astype("float64")
+            shares = None
+            if periods or (discount_rate is not None and discount_rate > 0):
+                shares = fitted.spend_shares(batch, horizon_days, edges)
             if discount_rate is not None:
-                shares = fitted.spend_shares(batch, horizon_days, edges) if discount_rate > 0 else None
-                out[DISCOUNT_FACTOR] = 1.0 if shares is None else discount_factors(shares, edges, discount_rate)
+                out[DISCOUNT_FACTOR] = discount_factors(shares, edges, discount_rate) if discount_rate > 0 else 1.0
+            if periods:
+                out[SPEND_BY_PERIOD] = list(out["predicted_ltv"].to_numpy(float)[:, None] * shares)
             yield out
 
     return features.mapInPandas(run, out_schema)

@@ -11,6 +11,13 @@
   spread over the horizon along the model's expected purchase path (uniformly for models without
   one) and continuously discounted at the annual rate (:mod:`ltv.models.timing` states the
   convention); ``discounted_ltv = predicted_ltv x`` that customer's factor.
+* What aggregation needs: ``predicted_ltv_variance`` (the predictive variance of the horizon's
+  spend, see :meth:`LTVModel.predict <ltv.models.base.LTVModel.predict>`) and
+  ``predicted_ltv_by_period`` (expected spend per period of
+  :func:`~ltv.models.timing.period_edges`, along the same path): totals over any set of customers
+  are sums of both.
+* Profit: a line with a ``margin_rate`` also gets ``discounted_profit = discounted_ltv x
+  margin_rate``; the revenue columns keep their meaning.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from ltv.features.schema import day_start, known_at
 from ltv.lake.io import Lake
 from ltv.lake.tables import CUSTOMER_LTV
 from ltv.models.timing import present_value_weights
-from ltv.scoring.predict import DISCOUNT_FACTOR, predict_spark
+from ltv.scoring.predict import DISCOUNT_FACTOR, SPEND_BY_PERIOD, predict_spark
 from ltv.training.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -110,7 +117,7 @@ def score_line(
 
     rate = settings.discount_rate
     predictions = predict_spark(model, snapshot, horizon, keep=("business_line", "customer_id", "as_of", "entity_key"),
-                                discount_rate=rate if rate > 0 else None)
+                                discount_rate=rate if rate > 0 else None, periods=True)
     factor = F.col(DISCOUNT_FACTOR) if rate > 0 else F.lit(1.0)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = predictions.select(
@@ -134,6 +141,10 @@ def score_line(
         F.lit(info.tags.get("ltv.status")).cast("string").alias("model_status"),
         "predicted_ltv_p50",
         "prob_purchase",
+        "predicted_ltv_variance",
+        SPEND_BY_PERIOD,
+        # profit instead of revenue where the line states its margin (null otherwise)
+        (F.col("predicted_ltv") * factor * F.lit(settings.margin_rate)).cast("double").alias("discounted_profit"),
     )
     predicate = f"business_line = '{line}' AND as_of = DATE'{as_of.isoformat()}'"
     try:

@@ -71,6 +71,7 @@ SCORE_FIELDS: tuple[tuple[str, object], ...] = (
     ("p_alive", Float64),
     ("predicted_ltv_p50", Float64),
     ("prob_purchase", Float64),
+    ("predicted_ltv_variance", Float64),
     ("horizon_days", Int32),
     ("model_name", String),
     ("model_version", String),

@@ -32,6 +32,7 @@ from ltv.features.pipeline import StoredSnapshots, line_feature_settings
 from ltv.lake.io import Lake
 from ltv.models.base import LTVModel
 from ltv.models.calibration import QuantileCalibration, cross_calibrated, fit_calibration
+from ltv.models.dispersion import SpendDispersion, fit_dispersion
 from ltv.models.registry import create_model, get_model_class
 from ltv.training import consolidated as consolidation
 from ltv.training.backtest import (
@@ -178,6 +179,7 @@ def train_line(
         by_window: dict[str, list[dict[str, float]]] = {}
         errors: dict[str, str] = {champion_entry: unit_change} if unit_change else {}
         calibrations: dict[str, QuantileCalibration | None] = {}
+        dispersions: dict[str, SpendDispersion | None] = {}
         for name in names:
             try:
                 frames, calibrates = [], False
@@ -185,6 +187,8 @@ def train_line(
                     model = fitted(name, w.fit_cutoff)
                     calibrates = model.calibrates_quantiles
                     frames.append(predict_window(model, w.rows, horizon))
+                if all(f["predicted_ltv_variance"].isna().all() for f in frames):  # no variance of its own
+                    dispersions[name] = fit_dispersion(frames, model.dispersion_power())
                 if calibrates:  # conformal, on the back-test; judged with each window calibrated on the others
                     calibrations[name] = fit_calibration(frames)
                     frames = cross_calibrated(frames)
@@ -250,6 +254,11 @@ def train_line(
                         winner = copy.deepcopy(winner)  # shared across lines: this line's calibration on its own copy
                     winner.set_quantile_calibration(calibrations[decision.winner])
                     lineage["quantile_calibration"] = calibrations[decision.winner].as_dict()
+                if dispersions.get(decision.winner) is not None:
+                    if base_model(decision.winner) is not None and calibrations.get(decision.winner) is None:
+                        winner = copy.deepcopy(winner)  # shared across lines: this line's dispersion on its own copy
+                    winner.set_spend_dispersion(dispersions[decision.winner])
+                    lineage["spend_dispersion"] = dispersions[decision.winner].as_dict()
                 if base_model(decision.winner) is not None:
                     lineage["consolidated"] = consolidated.lineage(as_of)
                     lineage["example_cutoffs"] = lineage["consolidated"]["example_cutoffs"]

@@ -82,13 +82,17 @@ def test_consolidated_model_is_fitted_once_backtested_per_line_promoted_and_scor
         assert model.categories_["business_line"] == LINES and sorted(model.btyd_by_group_) == LINES
         assert result.lineage["consolidated"]["trained_on_lines"] == LINES
         assert result.lineage["consolidated"]["fit_cutoff"] == AS_OF.isoformat()
+        # no predictive variance of its own: a Tweedie dispersion fitted on this line's back-test
+        assert result.lineage["spend_dispersion"]["n"] == result.metrics[NAME]["n"]
+        assert model.spend_dispersion_.phi == result.lineage["spend_dispersion"]["phi"] > 0
 
     result = won[0]  # scoring one line is enough (and keeps the test short)
     scored = score_line(spark, lake, _config(), result.line, AS_OF, HORIZON)
     assert scored.model_name == NAME and scored.rows > 0
     rows = lake.read("customer_ltv").where(F.col("business_line") == result.line).toPandas()
     assert len(rows) == scored.rows and set(rows["model_name"]) == {NAME}
-    values = rows[["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases", "p_alive"]]
+    values = rows[["predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "predicted_purchases", "p_alive",
+                   "predicted_ltv_variance"]]
     assert np.isfinite(values.to_numpy(float)).all() and (rows["predicted_purchases"] >= 0).all()
     assert (rows["predicted_ltv_p10"] <= rows["predicted_ltv_p90"]).all()  # net spend: a p10 may be below 0
     assert rows["predicted_ltv"].sum() > 0 and rows["p_alive"].between(0, 1).all()

@@ -114,6 +114,9 @@ def scores_frame(spark) -> DataFrame:
         F.lit("confirmed").alias("model_status"),
         (base * 90).alias("predicted_ltv_p50"),
         F.lit(0.6).alias("prob_purchase"),
+        (base * 400).alias("predicted_ltv_variance"),
+        F.array(base * 60, base * 40).alias("predicted_ltv_by_period"),
+        F.lit(None).cast("double").alias("discounted_profit"),
     )
 
 

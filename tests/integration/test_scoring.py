@@ -1,6 +1,9 @@
 """Scoring on real Spark + Delta + MLflow: refusal without a champion, schema, idempotency, lineage."""
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,16 +58,29 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trai
     )
     assert changes.where("_change_type = 'insert'").count() == 2 * features.rows["shop"]
 
+    # what aggregation needs: BTYD's own predictive variance, and the expected spend per period
+    # (ceil(horizon / 30) equal periods along the purchase path: non-increasing, adding up to the forecast)
+    scores = table.select("customer_id", "predicted_ltv", "predicted_ltv_variance", "predicted_ltv_by_period").toPandas()
+    assert scores["predicted_ltv_variance"].notna().all() and (scores["predicted_ltv_variance"] > 0).all()
+    periods = np.stack(scores["predicted_ltv_by_period"].to_numpy())
+    assert periods.shape == (len(scores), math.ceil(HORIZON / 30))
+    np.testing.assert_allclose(periods.sum(axis=1), scores["predicted_ltv"], rtol=1e-9)
+    assert (np.diff(periods, axis=1) <= 1e-9 * periods.max()).all() and (periods[:, -1] < periods[:, 0]).any()
+
     out = tmp_path / "scores.csv"
     assert main(["--lake", str(lake.root), "-q", "export", "scores", "--as-of", str(AS_OF), "--out", str(out)]) == 0
-    exported = pd.read_csv(out)
+    exported = pd.read_csv(out, dtype={"customer_id": str})
     assert len(exported) == features.rows["shop"] and "predicted_ltv" in exported.columns
     assert exported["predicted_ltv"].notna().all()
+    by_customer = scores.set_index("customer_id")["predicted_ltv_by_period"]
+    for row in exported.head(3).itertuples():  # CSV has no arrays: a JSON list
+        np.testing.assert_allclose(json.loads(row.predicted_ltv_by_period), by_customer[row.customer_id], rtol=1e-12)
 
 
 def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_path):
     """A ``customer_ltv`` written before ``model_status`` (0.3), ``predicted_ltv_p50`` and ``prob_purchase``
-    (0.4) existed gains the columns on the next write: old rows read them as null, new rows carry them."""
+    (0.4), ``predicted_ltv_variance``, ``predicted_ltv_by_period`` and ``discounted_profit`` (0.5) existed gains the columns on
+    the next write: old rows read them as null, new rows carry them."""
     import datetime as dt
 
     from delta.tables import DeltaTable
@@ -72,7 +88,8 @@ def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_pa
     from pyspark.sql.types import StructType
 
     lake = Lake(spark, tmp_path / "lake")
-    added = ("model_status", "predicted_ltv_p50", "prob_purchase")
+    added = ("model_status", "predicted_ltv_p50", "prob_purchase", "predicted_ltv_variance", "predicted_ltv_by_period",
+             "discounted_profit")
     old_schema = StructType([f for f in CUSTOMER_LTV.schema.fields if f.name not in added])
     (DeltaTable.createIfNotExists(spark).location(lake.path(CUSTOMER_LTV.name)).addColumns(old_schema)
      .partitionedBy(*CUSTOMER_LTV.partition_by).property("delta.enableChangeDataFeed", "true").execute())
@@ -84,7 +101,9 @@ def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_pa
         frame = spark.createDataFrame([values])
         if status is not None:
             frame = frame.withColumns({"model_status": F.lit(status), "predicted_ltv_p50": F.lit(7.5),
-                                       "prob_purchase": F.lit(0.6)})
+                                       "prob_purchase": F.lit(0.6), "predicted_ltv_variance": F.lit(90.0),
+                                       "predicted_ltv_by_period": F.array(F.lit(6.0), F.lit(4.0)),
+                                       "discounted_profit": F.lit(2.5)})
         return frame.select(*[F.col(f.name).cast(f.dataType) if f.name in frame.columns else F.lit(None).cast(f.dataType).alias(f.name)
                               for f in (CUSTOMER_LTV.schema.fields if status else old_schema.fields)])
 
@@ -93,7 +112,7 @@ def test_scores_table_of_the_previous_release_is_migrated_on_write(spark, tmp_pa
     assert not set(added) & set(lake.read(CUSTOMER_LTV.name).columns)
     lake.replace_where(CUSTOMER_LTV.name, rows(new_day, "confirmed"), f"as_of = DATE'{new_day}'")
     got = {r["as_of"]: tuple(r[c] for c in added) for r in lake.read(CUSTOMER_LTV.name).collect()}
-    assert got == {old_day: (None, None, None), new_day: ("confirmed", 7.5, 0.6)}
+    assert got == {old_day: (None,) * 6, new_day: ("confirmed", 7.5, 0.6, 90.0, [6.0, 4.0], 2.5)}
 
 
 def test_discount_factor():
@@ -310,7 +329,7 @@ def test_discounted_ltv_follows_each_customers_expected_purchase_path(spark, tra
 
     lake = trained_shop.lake
     rate = 0.15
-    config = LTVConfig.model_validate({"defaults": {"discount_rate": rate}})
+    config = LTVConfig.model_validate({"defaults": {"discount_rate": rate, "margin_rate": 0.3}})
     scored = score_line(spark, lake, config, "shop", AS_OF, HORIZON)
     rows = (lake.read(CUSTOMER_LTV.name).where((F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
             .toPandas().sort_values("customer_id").reset_index(drop=True))
@@ -324,7 +343,10 @@ def test_discounted_ltv_follows_each_customers_expected_purchase_path(spark, tra
     np.testing.assert_allclose(rows["discounted_ltv"].to_numpy(), expected, rtol=1e-12, atol=1e-12)
     ratio = (rows["discounted_ltv"] / rows["predicted_ltv"])[rows["predicted_ltv"] > 0]
     assert ratio.between(discount_factor(rate, HORIZON) - 1e-12, 1.0).all() and ratio.max() - ratio.min() > 1e-4
+    # the line's margin states the discounted LTV as profit; the revenue columns keep their meaning
+    np.testing.assert_allclose(rows["discounted_profit"].to_numpy(), 0.3 * expected, rtol=1e-12, atol=1e-12)
 
     score_line(spark, lake, trained_shop.config, "shop", AS_OF, HORIZON)  # back to the module's scores: no discount
     undiscounted = lake.read(CUSTOMER_LTV.name).where((F.col("business_line") == "shop") & (F.col("as_of") == F.lit(AS_OF)))
     assert undiscounted.where(F.col("discounted_ltv") != F.col("predicted_ltv")).count() == 0
+    assert undiscounted.where(F.col("discounted_profit").isNotNull()).count() == 0  # no margin_rate: no profit

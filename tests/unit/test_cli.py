@@ -169,3 +169,15 @@ def test_backtest_windows_override_reaches_every_line():
 
     args = build_parser().parse_args(["train", "--as-of", "2024-06-30", "--backtest-windows", "2"])
     assert args.backtest_windows == 2
+
+
+def test_margin_rate_is_a_share_of_net_spend_per_line():
+    from pydantic import ValidationError
+
+    from ltv.config import LTVConfig
+
+    config = LTVConfig.model_validate({"business_lines": {"music": {"margin_rate": 0.35}}})
+    assert config.line("music").margin_rate == 0.35 and config.line("shop").margin_rate is None  # revenue only
+    for bad in (0.0, 1.5, -0.2, float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="margin_rate"):
+            LTVConfig.model_validate({"business_lines": {"music": {"margin_rate": bad}}})

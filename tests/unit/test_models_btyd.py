@@ -342,6 +342,9 @@ def test_btyd_forecasts_net_spend_from_the_refund_share_and_old_models_stay_gros
     for column in ("predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90"):
         np.testing.assert_allclose(b[column], 0.8 * a[column], rtol=1e-12)
     np.testing.assert_allclose(b["predicted_purchases"], a["predicted_purchases"])  # refunds are not purchases
+    # the predictive variance of net spend: the gross spend's (the exact distribution's) x the share squared
+    assert np.isfinite(a["predicted_ltv_variance"]).all() and (a["predicted_ltv_variance"] > 0).all()
+    np.testing.assert_allclose(b["predicted_ltv_variance"], 0.64 * a["predicted_ltv_variance"], rtol=1e-12)
 
     net.save(tmp_path / "m")
     document = json.loads((tmp_path / "m" / "model.json").read_text())

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ltv.models.base import PREDICTION_COLUMNS, TrainingData
+from ltv.models.dispersion import SpendDispersion
 from ltv.models.registry import available_models, get_model_class, load_model
 
 HORIZON_DAYS = 180
@@ -120,9 +121,15 @@ def test_model_contract(name: str, customers: pd.DataFrame, tmp_path: Path) -> N
     predictions = model.predict(features, HORIZON_DAYS)
     assert list(predictions.columns) == list(PREDICTION_COLUMNS)
     assert predictions.index.equals(features.index)
-    numeric = predictions.drop(columns="p_alive").astype(float)
+    numeric = predictions.drop(columns=["p_alive", "predicted_ltv_variance"]).astype(float)
     assert np.isfinite(numeric.to_numpy()).all()
     assert (numeric.to_numpy() >= 0).all()
+    variance = predictions["predicted_ltv_variance"].astype(float)
+    own_variance = bool(variance.notna().any())
+    assert own_variance or model.family != "btyd"  # BTYD: the exact predictive distribution's
+    if own_variance:
+        assert variance.notna().all() and (variance >= 0).all() and variance.sum() > 0
+    # else: from the back-test dispersion that training sets (below), absent until then
     assert (predictions["predicted_ltv_p10"] <= predictions["predicted_ltv_p90"]).all()
     p_alive = predictions["p_alive"]
     if not p_alive.isna().all():
@@ -142,6 +149,14 @@ def test_model_contract(name: str, customers: pd.DataFrame, tmp_path: Path) -> N
     assert type(loaded) is model_cls and loaded == model
     assert type(model_cls.load(saved)) is model_cls  # a concrete class loads its own kind
     pd.testing.assert_frame_equal(loaded.predict(features, HORIZON_DAYS), predictions)
+
+    if not own_variance:  # with training's dispersion: Var = phi |mu|^power, saved with the model
+        model.set_spend_dispersion(SpendDispersion(phi=2.5, power=model.dispersion_power(), n=100))
+        dispersed = model.predict(features, HORIZON_DAYS)
+        np.testing.assert_allclose(dispersed["predicted_ltv_variance"],
+                                   2.5 * dispersed["predicted_ltv"].abs() ** model.dispersion_power(), rtol=1e-12)
+        model.save(tmp_path / "dispersed")
+        pd.testing.assert_frame_equal(load_model(tmp_path / "dispersed").predict(features, HORIZON_DAYS), dispersed)
 
 
 GROUPED_MODELS = [n for n in available_models() if "group_column" in get_model_class(n)._param_names()]
@@ -166,7 +181,7 @@ def test_line_feature_model_round_trip(name: str, customers: pd.DataFrame, tmp_p
 
     features = two[[*FEATURE_COLUMNS, "business_line"]]
     predictions = model.predict(features, HORIZON_DAYS)
-    numeric = predictions.drop(columns="p_alive").astype(float).to_numpy()
+    numeric = predictions.drop(columns=["p_alive", "predicted_ltv_variance"]).astype(float).to_numpy()
     assert np.isfinite(numeric).all() and (numeric >= 0).all()
     online = predictions["predicted_ltv"][two["business_line"] == "online"].mean()
     retail = predictions["predicted_ltv"][two["business_line"] == "retail"].mean()
@@ -232,6 +247,9 @@ def test_valid_output_passes_unchanged_and_net_spend_may_be_negative():
     assert out["predicted_ltv"].tolist() == [10.0, -4.0, 0.0] and out["predicted_ltv_p10"].tolist() == [0.0, -9.0, 0.0]
     no_alive = _Scripted.make({**GOOD, "p_alive": [None, None, None]}).predict(pd.DataFrame({"x": [1, 2, 3]}), 90)
     assert no_alive["p_alive"].isna().all()
+    # a predictive distribution without a second moment: its variance is +inf, said as such
+    infinite = _Scripted.make({**GOOD, "predicted_ltv_variance": [4.0, np.inf, 0.0]}).predict(pd.DataFrame({"x": [1, 2, 3]}), 90)
+    assert infinite["predicted_ltv_variance"].tolist() == [4.0, np.inf, 0.0]
 
 
 @pytest.mark.parametrize(("column", "values", "message"), [
@@ -241,6 +259,7 @@ def test_valid_output_passes_unchanged_and_net_spend_may_be_negative():
     ("p_alive", [0.5, 1.2, -0.1], "p_alive outside \\[0, 1\\] in 2 of 3 rows"),
     ("p_alive", [0.5, np.nan, 0.1], "p_alive is NaN or inf in 1 of 3 rows"),
     ("predicted_ltv_p10", [40.0, -9.0, 0.0], "predicted_ltv_p10 > predicted_ltv_p90 in 1 of 3 rows"),
+    ("predicted_ltv_variance", [1.0, -0.5, np.nan], "predicted_ltv_variance is NaN or negative in 2 of 3 rows"),
 ])
 def test_broken_output_raises_naming_model_column_and_count(column, values, message):
     from ltv.models.base import ModelOutputError

@@ -347,6 +347,10 @@ class _BoostedLTV(LTVModel):
             }
         )
 
+    def dispersion_power(self) -> float:
+        """The spend booster's Tweedie power; 0 (a constant variance) for the squared-error objective."""
+        return float(self.tweedie_variance_power) if self.objective == "tweedie" else 0.0
+
     def _quantile_factors(self, features: pd.DataFrame) -> np.ndarray:
         """Per row, the spend booster's level factor without the net factor (see the module docstring)."""
         spend = np.asarray(self._row_factors(features, "spend"), dtype=float)

@@ -190,6 +190,8 @@ class _BTYDGammaGamma(LTVModel):
         quantiles[usable] = forecast.quantiles * self.net_share_
         prob_purchase = np.full(len(x), np.nan)
         prob_purchase[usable] = 1.0 - forecast.prob_none
+        variance = np.full(len(x), np.nan)
+        variance[usable] = forecast.spend_variance * self.net_share_**2
         return pd.DataFrame(
             {
                 **point,
@@ -197,6 +199,8 @@ class _BTYDGammaGamma(LTVModel):
                 "predicted_ltv_p50": quantiles[:, 1],
                 "predicted_ltv_p90": quantiles[:, 2],
                 "prob_purchase": prob_purchase,
+                # net spend = gross x the net share: its variance scales by the share squared
+                "predicted_ltv_variance": variance,
             }
         )
 
