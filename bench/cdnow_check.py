@@ -33,6 +33,11 @@ Per D, in a fresh lake ``<workdir>/<D>/lake`` (the workdir is wiped first):
 6. normalized Gini (``ltv.evaluation.metrics``), RMSE and aggregate bias per model on the same
    customers, plus a paired customer bootstrap of the champion-minus-reference Gini and of the RMSE
    ratio.
+7. issue #17's quantile figures per model (``quantiles``): the share of realised spend below and
+   at or below each of p10 / p50 / p90, pinball loss, the 80% interval's width and its coverage among
+   buyers against the coverage the model implies; out of time on (D, D + H] (the registered champion
+   and every refit; the boosted refits are not conformally calibrated, the champion is) and as
+   ``train_line``'s back-test computed them.
 
 Results go to ``bench/results/cdnow.json`` under the current directory (run from the repository root,
 also when running a copy of this script from another worktree); per-customer predictions to ``<workdir>/<D>/predictions.csv``.
@@ -63,6 +68,9 @@ import pandas as pd  # noqa: E402
 LINE = "music"
 DEFAULT_DATES = ("1997-09-30", "1998-03-31")
 REFERENCE = "lifetimes_bgnbd_gg"
+#: what each model's quantile figures are computed from (issue #17: one-sided shares per level,
+#: pinball loss, width, coverage among buyers against the model's own implied coverage)
+QUANTILE_COLUMNS = ("predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90", "prob_purchase")
 MARKER = ".ltv-cdnow-check"
 GINI_MARGIN = 0.02
 RMSE_FACTOR = 1.01
@@ -180,8 +188,8 @@ def champion_scores(spark, lake, config, as_of: dt.date, horizon: int) -> tuple[
     result = score_line(spark, lake, config, LINE, as_of, horizon, registry)
     rows = (lake.read(CUSTOMER_LTV.name)
             .where((F.col("business_line") == LINE) & (F.col("as_of") == F.lit(as_of)))
-            .select("customer_id", "predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p90", "model_name",
-                    "model_version")
+            .select("customer_id", "predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90",
+                    "prob_purchase", "model_name", "model_version")
             .toPandas())
     return rows, {"registered": True, "model": info.model_name, "version": info.version,
                   "trained_as_of": info.tags.get("ltv.as_of"), "status": info.tags.get("ltv.status"),
@@ -220,9 +228,7 @@ def refit_candidates(lake, config, as_of: dt.date, horizon: int, names: list[str
                 model.fit(cache[model.needs_examples])
                 predicted = model.predict(snapshot, horizon)
                 out[name] = pd.DataFrame({"customer_id": snapshot["customer_id"].to_numpy(),
-                                          "predicted_ltv": predicted["predicted_ltv"].to_numpy(float),
-                                          "predicted_ltv_p10": predicted["predicted_ltv_p10"].to_numpy(float),
-                                          "predicted_ltv_p90": predicted["predicted_ltv_p90"].to_numpy(float)})
+                                          **{c: predicted[c].to_numpy(float) for c in QUANTILE_COLUMNS}})
             except Exception as exc:  # report it, keep the others
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
             seconds[name] = round(time.perf_counter() - started, 1)
@@ -240,6 +246,49 @@ def metrics_of(actual: np.ndarray, predicted: np.ndarray, p10=None, p90=None) ->
 
     m = evaluate(actual, predicted, p10, p90)
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in m.items()}
+
+
+def quantile_figures(actual: np.ndarray, customer_ids: pd.Series, scored: pd.DataFrame | None,
+                     refits: dict[str, pd.DataFrame], backtest_metrics: dict[str, dict]) -> dict:
+    """Issue #17's quantile figures per model: ``out_of_time`` on (D, D + H] for the champion as
+    registered (its quantiles calibrated by training where it calibrates) and for every refit
+    (``calibrated`` says whether the refit's quantiles carry training's conformal calibration: the
+    boosted refits here do not, BTYD quantiles need none), and ``backtest``: ``train_line``'s pooled
+    back-test figures, boosted quantiles calibrated on the other windows, as the gate saw them."""
+    from ltv.evaluation.quantiles import QUANTILE_METRICS, quantile_metrics
+    from ltv.models.registry import get_model_class
+
+    def figures(rows: pd.DataFrame) -> dict:
+        r = rows.set_index("customer_id").reindex(customer_ids.to_numpy())
+        q = {level: r[f"predicted_ltv_p{round(level * 100)}"].to_numpy(float) for level in (0.1, 0.5, 0.9)}
+        return quantile_metrics(actual, q, r["prob_purchase"].to_numpy(float))
+
+    out_of_time, calibrated = {}, {}
+    if scored is not None:
+        out_of_time["champion (registered)"] = figures(scored)
+        calibrated["champion (registered)"] = True
+    for name, rows in refits.items():
+        out_of_time[name] = figures(rows)
+        calibrated[name] = not get_model_class(name).calibrates_quantiles  # BTYD: exact; boosted refit: not calibrated
+    backtest = {name: {k: values.get(k) for k in QUANTILE_METRICS} for name, values in backtest_metrics.items()}
+    return {"out_of_time": out_of_time, "calibrated": calibrated, "backtest": backtest}
+
+
+def quantile_table(date_key: str, quantiles: dict) -> str:
+    """Markdown: share below / at or below each quantile, pinball loss, 80% width, buyer coverage vs implied."""
+    def cell(v):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+    head = ("| model | where | <p10 | <=p10 | <p50 | <=p50 | <p90 | <=p90 | pinball | width 80 | buyers in [p10, p90] "
+            "| implied |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for where, table in (("out of time", quantiles["out_of_time"]), ("back-test", quantiles["backtest"])):
+        for name, m in table.items():
+            label = where if where != "out of time" or quantiles["calibrated"].get(name) else "out of time (uncalibrated refit)"
+            rows.append(f"| {name} | {label} | " + " | ".join(cell(m.get(k)) for k in (
+                "below_p10", "at_or_below_p10", "below_p50", "at_or_below_p50", "below_p90", "at_or_below_p90",
+                "pinball", "width_80", "buyer_coverage_80", "buyer_coverage_80_implied")) + " |")
+    return f"Quantiles at {date_key}:\n\n" + head + "\n" + "\n".join(rows)
 
 
 def paired_bootstrap(actual: np.ndarray, champion: np.ndarray, reference: np.ndarray,
@@ -403,6 +452,7 @@ def check_date(spark, config, csv: Path, raw: pd.DataFrame, workdir: Path, as_of
     frame.to_csv(folder / "predictions.csv", index=False, lineterminator="\n")
 
     actual = frame["realised"].to_numpy(float)
+    quantiles = quantile_figures(actual, frame["customer_id"], scored, refits, result.metrics)
     models = {}
     for name in columns:
         p10, p90 = intervals.get(name, (None, None))
@@ -453,6 +503,7 @@ def check_date(spark, config, csv: Path, raw: pd.DataFrame, workdir: Path, as_of
         "reference_bias_measured_earlier": EARLIER_REFERENCE_BIAS.get(key),
         "ltv_features_vs_lifetimes_summary_max_abs_diff": feature_diff,
         "models": models,
+        "quantiles": quantiles,
         "backtest": backtest,
         "per_model_criteria": per_model,
         "criteria": crit,
@@ -461,7 +512,9 @@ def check_date(spark, config, csv: Path, raw: pd.DataFrame, workdir: Path, as_of
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     entry["table_markdown"] = markdown_table(key, entry)
+    entry["quantile_markdown"] = quantile_table(key, quantiles)
     print("\n" + entry["table_markdown"] + "\n")
+    print(entry["quantile_markdown"] + "\n")
     print(f"gate at {key}: action {decision.action}, status {decision.status}, winner {decision.winner}: "
           f"{decision.reason}")
     print(criteria_text(entry), flush=True)
@@ -522,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
 
     report = {
-        "benchmark": "champion vs a plain lifetimes BG/NBD + Gamma-Gamma on real CDNOW data (issue #16 acceptance)",
+        "benchmark": ("champion vs a plain lifetimes BG/NBD + Gamma-Gamma on real CDNOW data (issue #16 acceptance); "
+                  "every model's quantile figures (issue #17)"),
         "criterion": (f"per as-of date: champion normalized gini >= reference gini + {GINI_MARGIN}; champion rmse <= "
                       f"{RMSE_FACTOR} x reference rmse; |champion bias| <= max({BIAS_FLOOR:.0%}, |reference bias|); "
                       f"horizon {horizon} days, realised = net spend in (D, D + horizon]"),

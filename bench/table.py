@@ -196,6 +196,25 @@ def oracle_section() -> str:
     )
 
 
+def cdnow_section() -> str:
+    """Each ``cdnow*.json`` run: its per-date tables as the script printed them (``table_markdown``,
+    and ``quantile_markdown`` where the run recorded quantile figures)."""
+    docs = sorted(((p.name, json.loads(p.read_text(encoding="utf-8"))) for p in RESULTS.glob("cdnow*.json")),
+                  key=lambda item: item[1].get("when", ""))
+    if not docs:
+        return ""
+    parts = ["\n## Real data: `cdnow_check.py`\n"]
+    for name, doc in docs:
+        load = doc.get("machine", {}).get("load_avg_1m_start")
+        parts.append(f"\n`{name}`, {_when(doc)}, load {_num(load) if load is not None else '?'}: "
+                     f"`{doc.get('command', '')}`. Criterion: {doc.get('criterion', '')}.\n")
+        for entry in doc.get("dates", {}).values():
+            parts.append("\n" + entry["table_markdown"].strip() + "\n")
+            if entry.get("quantile_markdown"):
+                parts.append("\n" + entry["quantile_markdown"].strip() + "\n")
+    return "".join(parts)
+
+
 def render() -> str:
     return (
         "# Benchmark results\n\n"
@@ -206,7 +225,7 @@ def render() -> str:
         "benchmark and what it measures: [README.md](README.md). All runs below were on a 2-core "
         "machine shared with other work, so wall times are noisy and CPU seconds are the steadier "
         "figure. `load` is the 1-minute load average when the run started.\n\n"
-        + features_section() + scoring_section() + lookup_section() + oracle_section()
+        + features_section() + scoring_section() + lookup_section() + oracle_section() + cdnow_section()
     )
 
 
