@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 METRIC_COLUMNS = ["gini", "rmse", "mae", "spearman", "top_decile_capture", "calibration_mape", "bias", "coverage_80"]
 #: the second table: how the spend quantiles and the purchase probability did (ltv.evaluation.quantiles)
 QUANTILE_COLUMNS = ["pinball", "quantile_gap", "at_or_below_p10", "below_p50", "at_or_below_p50", "below_p90",
-                    "width_80", "buyer_coverage_80", "buyer_coverage_80_implied"]
+                    "width_80", "buyer_coverage_80", "buyer_coverage_80_implied", "variance_ratio"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -73,4 +73,19 @@ def fit_dispersion(frames: list[pd.DataFrame], power: float) -> SpendDispersion 
     return SpendDispersion(phi=phi, power=float(power), n=int(actual.size))
 
 
-__all__ = ["DEFAULT_POWER", "SpendDispersion", "fit_dispersion"]
+def cross_dispersed(frames: list[pd.DataFrame], power: float) -> list[pd.DataFrame]:
+    """Each window's frame with ``predicted_ltv_variance`` from the dispersion of the OTHER windows (an
+    honest back-test of the variance); the frames unchanged when there is a single window."""
+    if len(frames) < 2:
+        return frames
+    out = []
+    for k, frame in enumerate(frames):
+        dispersion = fit_dispersion([f for j, f in enumerate(frames) if j != k], power)
+        frame = frame.copy()
+        if dispersion is not None:
+            frame["predicted_ltv_variance"] = dispersion.variance(frame["predicted_ltv"].to_numpy(float))
+        out.append(frame)
+    return out
+
+
+__all__ = ["DEFAULT_POWER", "SpendDispersion", "cross_dispersed", "fit_dispersion"]

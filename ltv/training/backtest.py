@@ -40,7 +40,18 @@ def window_metrics(pdf: pd.DataFrame) -> dict[str, float]:
     metrics = evaluate(actual, pdf["predicted_ltv"].to_numpy(float),
                        pdf["predicted_ltv_p10"].to_numpy(float), pdf["predicted_ltv_p90"].to_numpy(float))
     quantiles = {level: pdf[f"predicted_ltv_p{round(level * 100)}"].to_numpy(float) for level in LEVELS}
-    return {**metrics, **quantile_metrics(actual, quantiles, pdf["prob_purchase"].to_numpy(float))}
+    return {**metrics, **quantile_metrics(actual, quantiles, pdf["prob_purchase"].to_numpy(float)),
+            "variance_ratio": variance_ratio(actual, pdf["predicted_ltv"].to_numpy(float),
+                                             pdf["predicted_ltv_variance"].to_numpy(float))}
+
+
+def variance_ratio(actual: np.ndarray, predicted: np.ndarray, variance: np.ndarray) -> float:
+    """Summed squared error / summed predictive variance: 1 when the variance is calibrated (> 1: the
+    model is too sure of itself, < 1: too unsure). NaN without a variance, or with an infinite one."""
+    if variance.size == 0 or np.isnan(variance).all() or not np.isfinite(variance).all():
+        return float("nan")
+    total = float(variance.sum())
+    return float(((actual - predicted) ** 2).sum()) / total if total > 0 else float("nan")
 
 
 @dataclass
@@ -134,4 +145,4 @@ def decision_lines(decision: GateDecision) -> list[str]:
 
 
 __all__ = ["MAX_EVAL_ROWS", "Window", "backtest_windows", "bootstrap_sample", "decision_lines", "pooled_metrics",
-           "predict_window", "window_metrics"]
+           "predict_window", "variance_ratio", "window_metrics"]

@@ -32,7 +32,7 @@ from ltv.features.pipeline import StoredSnapshots, line_feature_settings
 from ltv.lake.io import Lake
 from ltv.models.base import LTVModel
 from ltv.models.calibration import QuantileCalibration, cross_calibrated, fit_calibration
-from ltv.models.dispersion import SpendDispersion, fit_dispersion
+from ltv.models.dispersion import SpendDispersion, cross_dispersed, fit_dispersion
 from ltv.models.registry import create_model, get_model_class
 from ltv.training import consolidated as consolidation
 from ltv.training.backtest import (
@@ -189,6 +189,7 @@ def train_line(
                     frames.append(predict_window(model, w.rows, horizon))
                 if all(f["predicted_ltv_variance"].isna().all() for f in frames):  # no variance of its own
                     dispersions[name] = fit_dispersion(frames, model.dispersion_power())
+                    frames = cross_dispersed(frames, model.dispersion_power())  # judged on the other windows
                 if calibrates:  # conformal, on the back-test; judged with each window calibrated on the others
                     calibrations[name] = fit_calibration(frames)
                     frames = cross_calibrated(frames)

@@ -85,6 +85,7 @@ def test_consolidated_model_is_fitted_once_backtested_per_line_promoted_and_scor
         # no predictive variance of its own: a Tweedie dispersion fitted on this line's back-test
         assert result.lineage["spend_dispersion"]["n"] == result.metrics[NAME]["n"]
         assert model.spend_dispersion_.phi == result.lineage["spend_dispersion"]["phi"] > 0
+        assert math.isnan(result.metrics[NAME]["variance_ratio"])  # one window: not judged on its own fit
 
     result = won[0]  # scoring one line is enough (and keeps the test short)
     scored = score_line(spark, lake, _config(), result.line, AS_OF, HORIZON)

@@ -62,6 +62,7 @@ def test_score_refuses_unpromoted_then_scores_idempotently(spark, tmp_path, trai
     # (ceil(horizon / 30) equal periods along the purchase path: non-increasing, adding up to the forecast)
     scores = table.select("customer_id", "predicted_ltv", "predicted_ltv_variance", "predicted_ltv_by_period").toPandas()
     assert scores["predicted_ltv_variance"].notna().all() and (scores["predicted_ltv_variance"] > 0).all()
+    assert 0 < trained_shop.trained.metrics["bgnbd_gg"]["variance_ratio"] < math.inf  # judged in the back-test
     periods = np.stack(scores["predicted_ltv_by_period"].to_numpy())
     assert periods.shape == (len(scores), math.ceil(HORIZON / 30))
     np.testing.assert_allclose(periods.sum(axis=1), scores["predicted_ltv"], rtol=1e-9)

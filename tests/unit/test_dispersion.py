@@ -54,3 +54,28 @@ def test_nothing_to_fit_and_broken_input():
         fit_dispersion([_frame([1.0, np.nan, 3.0], [1.0, 2.0, np.inf])], 1.5)
     with pytest.raises(ValueError, match=r"power must be in \[0, 2\]"):
         fit_dispersion([_frame([1.0], [1.0])], 2.5)
+
+
+def test_variance_ratio_judges_the_variance_and_says_nan_when_it_cannot():
+    from ltv.training.backtest import variance_ratio
+
+    actual, predicted = np.array([0.0, 10.0, 4.0]), np.array([2.0, 6.0, 4.0])
+    assert variance_ratio(actual, predicted, np.array([5.0, 10.0, 5.0])) == pytest.approx(20.0 / 20.0)
+    assert variance_ratio(actual, predicted, np.array([1.0, 2.0, 1.0])) == pytest.approx(5.0)  # too sure
+    assert np.isnan(variance_ratio(actual, predicted, np.full(3, np.nan)))  # no variance given
+    assert np.isnan(variance_ratio(actual, predicted, np.array([1.0, np.inf, 1.0])))  # no second moment
+
+
+def test_each_window_is_judged_with_the_dispersion_of_the_others():
+    from ltv.models.dispersion import cross_dispersed
+
+    frames = [_frame([0, 12, 3], [5, 10, 2]), _frame([7, 0, 30], [6, 1, 9]), _frame([1, 1], [2, 2])]
+    for frame in frames:
+        frame["predicted_ltv_variance"] = np.nan
+    judged = cross_dispersed(frames, 1.5)
+    for k, frame in enumerate(judged):
+        others = fit_dispersion([f for j, f in enumerate(frames) if j != k], 1.5)
+        np.testing.assert_allclose(frame["predicted_ltv_variance"], others.variance(frame["predicted_ltv"].to_numpy()))
+    assert frames[0]["predicted_ltv_variance"].isna().all()  # the inputs are not changed
+    one = frames[:1]
+    assert cross_dispersed(one, 1.5) is one  # one window: nothing honest to judge it with

@@ -32,6 +32,7 @@ _METRIC_LABELS = {
     "width_80": "Mean p90 - p10",
     "buyer_coverage_80": "80% coverage, buyers",
     "buyer_coverage_80_implied": "... implied by the model",
+    "variance_ratio": "Squared error / predicted variance",
 }
 _MONEY = {"mae", "rmse", "actual_total", "predicted_total", "pinball", "width_80"}
 _PERCENT = {"top_decile_capture", "calibration_mape", "bias", "coverage_80", "buyer_coverage_80",
