@@ -185,16 +185,16 @@ class LTVModel(ABC):
     def predict(self, features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         """Per-row predictions over ``horizon_days`` days: :data:`PREDICTION_COLUMNS`.
 
-        The output is checked, never repaired (see :func:`check_predictions`): NaN or inf anywhere,
-        negative ``predicted_purchases``, ``p_alive`` outside [0, 1] or ``p10 > p90`` raise
+        The output is checked, never repaired (see :func:`check_predictions`): NaN or inf anywhere
+        (``predicted_ltv_variance`` may be +inf), negative ``predicted_purchases``, ``p_alive`` outside [0, 1] or ``p10 > p90`` raise
         :class:`ModelOutputError` naming the model, the column and how many rows, as do p10 > p50
         and p50 > p90, and ``prob_purchase`` outside [0, 1]. ``p_alive`` is null for models without
         that notion; ``predicted_ltv_p50`` and ``prob_purchase`` are null for models saved before
         0.4 that lack them (:data:`OPTIONAL_COLUMNS`). ``predicted_ltv_variance`` is the model's own
         (BTYD) or, for the others, the Tweedie variance of their back-test dispersion
-        (:mod:`ltv.models.dispersion`, set by training); null for a model without either. Spend columns may be negative (net spend:
-        refunds can outweigh purchases); ``p10 <= predicted_ltv <= p90`` is not required (the mean of a
-        skewed distribution can exceed its 90th percentile).
+        (:mod:`ltv.models.dispersion`, set by training); null for a model without either. Spend
+        columns may be negative (net spend: refunds can outweigh purchases); ``p10 <= predicted_ltv
+        <= p90`` is not required (the mean of a skewed distribution can exceed its 90th percentile).
         """
         self._check_fitted()
         if horizon_days <= 0:

@@ -250,16 +250,15 @@ def train_line(
             if decision.promote and decision.winner:
                 say(f"{line}: refitting {decision.winner} as of {as_of} for scoring")
                 winner = fitted(decision.winner, as_of)
-                if calibrations.get(decision.winner) is not None:
-                    if base_model(decision.winner) is not None:
-                        winner = copy.deepcopy(winner)  # shared across lines: this line's calibration on its own copy
-                    winner.set_quantile_calibration(calibrations[decision.winner])
-                    lineage["quantile_calibration"] = calibrations[decision.winner].as_dict()
-                if dispersions.get(decision.winner) is not None:
-                    if base_model(decision.winner) is not None and calibrations.get(decision.winner) is None:
-                        winner = copy.deepcopy(winner)  # shared across lines: this line's dispersion on its own copy
-                    winner.set_spend_dispersion(dispersions[decision.winner])
-                    lineage["spend_dispersion"] = dispersions[decision.winner].as_dict()
+                calibration, dispersion = calibrations.get(decision.winner), dispersions.get(decision.winner)
+                if base_model(decision.winner) is not None and (calibration is not None or dispersion is not None):
+                    winner = copy.deepcopy(winner)  # shared across lines: this line's back-test fits on its own copy
+                if calibration is not None:
+                    winner.set_quantile_calibration(calibration)
+                    lineage["quantile_calibration"] = calibration.as_dict()
+                if dispersion is not None:
+                    winner.set_spend_dispersion(dispersion)
+                    lineage["spend_dispersion"] = dispersion.as_dict()
                 if base_model(decision.winner) is not None:
                     lineage["consolidated"] = consolidated.lineage(as_of)
                     lineage["example_cutoffs"] = lineage["consolidated"]["example_cutoffs"]
