@@ -68,9 +68,9 @@ import pandas as pd  # noqa: E402
 LINE = "music"
 DEFAULT_DATES = ("1997-09-30", "1998-03-31")
 REFERENCE = "lifetimes_bgnbd_gg"
-#: what each model's quantile figures are computed from (issue #17: one-sided shares per level,
-#: pinball loss, width, coverage among buyers against the model's own implied coverage)
-QUANTILE_COLUMNS = ("predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90", "prob_purchase")
+#: what is kept of each refit's predictions: the point forecast, and what its quantile figures are
+#: computed from (issue #17: one-sided shares per level, pinball loss, width, buyer coverage)
+REFIT_COLUMNS = ("predicted_ltv", "predicted_ltv_p10", "predicted_ltv_p50", "predicted_ltv_p90", "prob_purchase")
 MARKER = ".ltv-cdnow-check"
 GINI_MARGIN = 0.02
 RMSE_FACTOR = 1.01
@@ -228,7 +228,7 @@ def refit_candidates(lake, config, as_of: dt.date, horizon: int, names: list[str
                 model.fit(cache[model.needs_examples])
                 predicted = model.predict(snapshot, horizon)
                 out[name] = pd.DataFrame({"customer_id": snapshot["customer_id"].to_numpy(),
-                                          **{c: predicted[c].to_numpy(float) for c in QUANTILE_COLUMNS}})
+                                          **{c: predicted[c].to_numpy(float) for c in REFIT_COLUMNS}})
             except Exception as exc:  # report it, keep the others
                 errors[name] = f"{type(exc).__name__}: {exc}"[:500]
             seconds[name] = round(time.perf_counter() - started, 1)

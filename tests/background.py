@@ -5,7 +5,8 @@ A few tests are one long child process each (the README tour's commands, a pipel
 two cores while the in-process tests use the other. A test marked ``@pytest.mark.background(NAME)``
 gets its child started as soon as collection ends (only if the test was selected), one child at a
 time in the order of :data:`ORDER`, and waits for it with :func:`result` when its turn comes; its
-assertions are unchanged. Modules waiting on a long job run after all others (:func:`rank`). A child still running when the session ends is killed.
+assertions are unchanged. Modules waiting on a long job run after all others (:func:`rank`). A
+child still running when the session ends is killed.
 
 A job is a function ``prepare(workdir) -> Job | str`` registered with :func:`job`: it sets up
 ``workdir`` and returns the command, or a reason to skip.
@@ -47,8 +48,9 @@ class Outcome:
 _PREPARE: dict[str, Callable[[Path], Job | str]] = {}
 #: the order jobs are started in, one at a time; the modules that wait on a ``wait_last`` job run
 #: last, in the same order (``pytest_collection_modifyitems`` in ``tests/conftest.py``), so every
-#: child overlaps with in-process tests. The notebooks go last: their child is the longest after the tour, and its
-#: module's checks are quick. Jobs not listed here start after these, in the order they were registered.
+#: child overlaps with in-process tests. The notebooks go last: their child is the longest after
+#: the tour, and its module's checks are quick. Jobs not listed here start after these, in the
+#: order they were registered.
 ORDER: list[str] = ["spark_submit_ingest", "readme_tour", "local_cluster_run", "notebooks"]
 _outcomes: dict[str, Outcome] = {}
 _done: dict[str, threading.Event] = {}

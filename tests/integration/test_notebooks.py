@@ -3,8 +3,7 @@
 The work is one background child (:mod:`tests.integration.notebook_job`, started by
 :mod:`tests.background` when the session starts and run beside the in-process tests): it builds
 the small lake (``ltv simulate`` -> ingest transactions and customers -> features at two dates ->
-train -> score at both dates -> materialize, all through ``ltv.cli.main`` on ltv's notebook
-SparkSession), then executes each notebook in ``notebooks/`` with nbclient in its own ``python3``
+train -> score at both dates -> materialize, all through ``ltv.cli.main``), then executes each notebook in ``notebooks/`` with nbclient in its own ``python3``
 kernel (this interpreter: jupyter_client maps the spec's ``python`` to ``sys.executable``) with
 ``LTV_LAKE`` and ``LTV_NOTEBOOK_OUT`` set. The checks here are on what the notebooks produced: PNG
 files that are real images, image outputs in the executed cells, and data extracts that agree with
@@ -23,11 +22,11 @@ import pytest
 
 from tests import background
 from tests.conftest import ROOT
+from tests.integration.notebook_job import NOTEBOOK_DIR
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
 
-NOTEBOOK_DIR = ROOT / "notebooks"
 FIGURES = {
     "01_explore_customers": ["01_rfm_distributions", "01_expected_purchases_heatmap", "01_p_alive_heatmap",
                              "01_cohort_spend"],
